@@ -1,0 +1,1 @@
+"""Clickport engine: ingestion and queries over ClickHouse. Knows nothing of HTTP."""

@@ -1,0 +1,207 @@
+"""The ClickHouse store: embedded chDB or a server over HTTP, through one clickhouse-connect code path.
+
+Each clickhouse-connect client holds one connection (for chDB, one engine handle behind a lock), so
+a small pool of clients lets queries run in parallel threads; the engine releases the GIL while it
+works. chdb is imported lazily by clickhouse-connect when the first client opens, which keeps it
+after any fork (chDB is not fork-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+DEFAULT_DATA_DIR = os.path.join(os.getcwd(), "data")
+
+
+def default_dsn(data_dir: str | None = None) -> str:
+    return "chdb://" + os.path.abspath(os.path.join(data_dir or DEFAULT_DATA_DIR, "clickhouse"))
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    dsn: str
+    pool_size: int = 2
+    query_timeout_s: float = 20.0
+    query_max_memory: int = 2 * 1024**3
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb://")
+
+
+class StoreError(Exception):
+    """The store could not run a statement (unavailable, timeout, memory cap, bad SQL)."""
+
+
+class QueryLimitError(StoreError):
+    """A query hit its time or memory cap."""
+
+
+_LIMIT_CODES = {"TIMEOUT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED", "TOO_SLOW", "QUERY_WAS_CANCELLED"}
+
+
+def _open_client(dsn: str) -> Client:
+    if dsn.startswith("chdb://"):
+        os.makedirs(dsn[len("chdb://"):], exist_ok=True)
+        return clickhouse_connect.get_client(dsn=dsn)
+    database = urlparse(dsn).path.strip("/")
+    if database and database != "default":
+        # Create the database on first use so a fresh server needs no manual step.
+        bootstrap = clickhouse_connect.get_client(dsn=urlparse(dsn)._replace(path="").geturl())
+        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database.replace('`', '')}`")
+        bootstrap.close()
+    return clickhouse_connect.get_client(dsn=dsn)
+
+
+class Store:
+    """A pool of clients with sync and async (thread-offloaded) helpers.
+
+    Time values: chDB returns DateTime64('UTC') values naive while a server returns them aware;
+    every datetime that leaves the store is normalized to an aware UTC datetime.
+    """
+
+    def __init__(self, config: StoreConfig):
+        self.config = config
+        self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pool.put(self._new_client())
+
+    def _new_client(self) -> Client:
+        client = _open_client(self.config.dsn)
+        self._clients.append(client)
+        return client
+
+    @contextmanager
+    def client(self) -> Iterator[Client]:
+        if self._closed:
+            raise StoreError("store is closed")
+        try:
+            client = self._pool.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = len(self._clients) < self.config.pool_size
+                client = self._new_client() if grow else None
+            if client is None:
+                client = self._pool.get()
+        try:
+            yield client
+        finally:
+            self._pool.put(client)
+
+    def query_settings(self) -> dict[str, Any]:
+        return {
+            "max_execution_time": self.config.query_timeout_s,
+            "max_memory_usage": self.config.query_max_memory,
+        }
+
+    # --- synchronous API (used from threads, the CLI bootstrap and tests) -----------------
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self.client() as client:
+            return _wrap(lambda: client.command(sql, parameters=parameters))
+
+    def rows(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[tuple]:
+        with self.client() as client:
+            result = _wrap(
+                lambda: client.query(sql, parameters=parameters, settings=settings)
+            )
+        return [tuple(_normalize(v) for v in row) for row in result.result_rows]
+
+    def dicts(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        with self.client() as client:
+            result = _wrap(
+                lambda: client.query(sql, parameters=parameters, settings=settings)
+            )
+        names = result.column_names
+        return [
+            {name: _normalize(v) for name, v in zip(names, row)} for row in result.result_rows
+        ]
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            # Lets a retried batch be recognised and skipped if the first try did land.
+            settings["insert_deduplication_token"] = dedup_token
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        with self.client() as client:
+            _wrap(
+                lambda: client.insert(
+                    table,
+                    columns,
+                    column_names=list(column_names),
+                    column_oriented=True,
+                    settings=settings,
+                )
+            )
+
+    # --- async API: the same calls, run in a worker thread ----------------------------------
+
+    async def arows(self, sql: str, parameters: dict[str, Any] | None = None,
+                    settings: dict[str, Any] | None = None) -> list[tuple]:
+        return await asyncio.to_thread(self.rows, sql, parameters, settings)
+
+    async def adicts(self, sql: str, parameters: dict[str, Any] | None = None,
+                     settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.dicts, sql, parameters, settings)
+
+    async def acommand(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await asyncio.to_thread(self.command, sql, parameters)
+
+    def close(self) -> None:
+        self._closed = True
+        for client in self._clients:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort at shutdown
+                pass
+        self._clients.clear()
+
+
+def _wrap(call):
+    try:
+        return call()
+    except StoreError:
+        raise
+    except Exception as exc:  # clickhouse-connect raises several families; name the cause
+        text = str(exc)
+        if any(code in text for code in _LIMIT_CODES):
+            raise QueryLimitError(text.splitlines()[0][:500]) from exc
+        raise StoreError(text.splitlines()[0][:500] if text else type(exc).__name__) from exc
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    return value
