@@ -152,7 +152,8 @@ CREATE TABLE IF NOT EXISTS page_visits
     max_scroll       SimpleAggregateFunction(max, UInt8),
     max_engaged_ms   SimpleAggregateFunction(max, UInt32),
     has_scroll       SimpleAggregateFunction(max, UInt8),
-    has_engagement   SimpleAggregateFunction(max, UInt8)
+    has_engagement   SimpleAggregateFunction(max, UInt8),
+    INDEX page_visit_id_idx page_visit_id TYPE bloom_filter(0.01) GRANULARITY 4
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(session_start)

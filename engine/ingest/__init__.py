@@ -1,0 +1,1 @@
+"""Ingestion: validate → drop rules → enrich → sessionize → batched durable write."""

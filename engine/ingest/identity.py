@@ -1,0 +1,64 @@
+"""Visitor ids, session ids and page-visit ids.
+
+The visitor id is a keyed 64-bit hash of (day, site, visitor IP, User-Agent) under a server secret.
+The day is the event's date in the site's timezone, so ids rotate at the site's midnight and a
+backfilled event hashes exactly like a live one. The raw IP is an input to the hash and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+from zoneinfo import ZoneInfo
+
+MAX_SESSION_ID = 2**53  # JavaScript numbers stay exact below this
+
+
+def load_or_create_secret(path: str) -> bytes:
+    """The hashing secret lives in the data dir (mode 0600), created once."""
+    if os.path.exists(path):
+        with open(path, "rb") as handle:
+            secret = handle.read()
+        if len(secret) >= 32:
+            return secret
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret
+
+
+class VisitorHasher:
+    def __init__(self, secret: bytes):
+        self._secret = secret[:64]
+
+    def visitor_id(self, moment: dt.datetime, tz: ZoneInfo, site_id: int, ip: str, ua: str) -> int:
+        day = moment.astimezone(tz).date().isoformat()
+        digest = hashlib.blake2b(
+            f"{day}\x00{site_id}\x00{ip}\x00{ua}".encode(), digest_size=8, key=self._secret
+        ).digest()
+        return int.from_bytes(digest, "big")
+
+    def ip_key(self, ip: str) -> int:
+        """A stable in-memory key for an IP (rate limiting) that is not the IP itself."""
+        digest = hashlib.blake2b(ip.encode(), digest_size=8, key=self._secret).digest()
+        return int.from_bytes(digest, "big")
+
+
+def new_session_id() -> int:
+    return secrets.randbelow(MAX_SESSION_ID - 1) + 1
+
+
+def new_page_visit_id() -> int:
+    return secrets.randbits(63) | 1
+
+
+def new_event_id() -> int:
+    return secrets.randbits(64)
+
+
+def format_page_visit_id(value: int) -> str:
+    return f"{value:x}"

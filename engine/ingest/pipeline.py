@@ -1,0 +1,155 @@
+"""One accepted HTTP event → drop rules → enrichment → session → a row for the batched writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.enrich.bots import is_bot
+from engine.enrich.geo import GeoLocator
+from engine.enrich.referrer import classify
+from engine.enrich.urls import parse_page_url
+from engine.enrich.useragent import parse_client
+from engine.ingest.identity import (
+    VisitorHasher,
+    format_page_visit_id,
+    new_event_id,
+    new_page_visit_id,
+)
+from engine.ingest.ratelimit import RateLimiter
+from engine.ingest.rows import screen_class
+from engine.ingest.sessions import Sessionizer
+from engine.ingest.validate import EventInput, InvalidEvent
+from engine.ingest.writer import BatchWriter
+from engine.sites import Site
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """What the HTTP layer knows about the sender. `ip` is used for hashing and geo only."""
+
+    ip: str
+    user_agent: str
+    do_not_track: bool = False
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: bool
+    session_id: int | None = None
+    page_visit_id: str | None = None
+    dropped_because: str | None = None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        writer: BatchWriter,
+        sessions: Sessionizer,
+        hasher: VisitorHasher,
+        geo: GeoLocator,
+        rate_limiter: RateLimiter,
+    ):
+        self.writer = writer
+        self.sessions = sessions
+        self.hasher = hasher
+        self.geo = geo
+        self.rate_limiter = rate_limiter
+        self.dropped: dict[str, int] = {}
+
+    def _drop(self, reason: str) -> IngestResult:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        return IngestResult(stored=False, dropped_because=reason)
+
+    async def ingest(
+        self, site: Site, event: EventInput, visitor: Visitor, now: dt.datetime
+    ) -> IngestResult:
+        if visitor.do_not_track:
+            return self._drop("dnt")
+        if not visitor.user_agent.strip() or is_bot(visitor.user_agent):
+            return self._drop("bot")
+        if not self.rate_limiter.allow(self.hasher.ip_key(visitor.ip)):
+            return self._drop("rate_limit")
+        try:
+            page = parse_page_url(event.url)
+        except ValueError as exc:
+            raise InvalidEvent("url", str(exc)) from None
+        moment = event.timestamp or now
+        if event.type == "engagement":
+            return await self._engagement(site, event, page, moment)
+        user_id = self.hasher.visitor_id(moment, site.tz, site.site_id, visitor.ip, visitor.user_agent)
+
+        def first_event_attrs() -> tuple[str, ...]:
+            return self._session_attrs(site, event, page, visitor)
+
+        session, moment = await self.sessions.session_for(
+            site.site_id, user_id, moment, event.session_id, first_event_attrs
+        )
+        page_visit_id = 0
+        if event.type == "pageview":
+            page_visit_id = new_page_visit_id()
+            self.sessions.start_page_visit(session, page_visit_id, page.hostname, page.pathname)
+        revenue = Decimal(str(event.revenue_amount)) if event.revenue_amount is not None else Decimal(0)
+        row = (
+            site.site_id, moment, new_event_id(), event.type, event.name, user_id,
+            session.session_id, session.start, page_visit_id, page.hostname, page.pathname,
+            page.clean_url, *session.attrs,
+            None, None, 0, revenue, event.revenue_currency,
+            event.meta_keys, event.meta_values,
+        )
+        await self.writer.put(row)
+        return IngestResult(
+            stored=True,
+            session_id=session.session_id,
+            page_visit_id=format_page_visit_id(page_visit_id) if page_visit_id else None,
+        )
+
+    async def _engagement(self, site: Site, event: EventInput, page, moment: dt.datetime) -> IngestResult:
+        visit = await self.sessions.page_visit(site.site_id, event.page_visit_id or 0)
+        if visit is None:
+            raise InvalidEvent("page_visit_id", "no page visit with this id on this site")
+        session = visit.session
+        moment = max(moment, session.start)
+        delta = 0
+        if event.engaged_ms is not None and event.engaged_ms > visit.max_engaged_ms:
+            delta = event.engaged_ms - visit.max_engaged_ms
+            visit.max_engaged_ms = event.engaged_ms
+        if event.scroll_depth is not None:
+            visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
+        if moment > session.last_seen:
+            session.last_seen = moment
+        row = (
+            site.site_id, moment, new_event_id(), "engagement", "", session.user_id,
+            session.session_id, session.start, visit.page_visit_id, page.hostname, visit.pathname,
+            page.clean_url, *session.attrs,
+            event.scroll_depth, event.engaged_ms, delta, Decimal(0), "",
+            [], [],
+        )
+        await self.writer.put(row)
+        return IngestResult(
+            stored=True,
+            session_id=session.session_id,
+            page_visit_id=format_page_visit_id(visit.page_visit_id),
+        )
+
+    def _session_attrs(self, site: Site, event: EventInput, page, visitor: Visitor) -> tuple[str, ...]:
+        utm = {**page.utm, **event.utm}
+        acquisition = classify(
+            event.referrer,
+            utm.get("utm_source", ""),
+            utm.get("utm_medium", ""),
+            utm.get("utm_campaign", ""),
+            page.click_id_param,
+            site.domain,
+        )
+        geo = self.geo.lookup(visitor.ip)
+        client = parse_client(visitor.user_agent)
+        return (
+            acquisition.referrer_url, acquisition.source, acquisition.channel,
+            utm.get("utm_source", ""), utm.get("utm_medium", ""), utm.get("utm_campaign", ""),
+            utm.get("utm_content", ""), utm.get("utm_term", ""), page.click_id_param,
+            geo.country, geo.region, geo.city,
+            client.device, client.browser, client.browser_version, client.os, client.os_version,
+            screen_class(event.screen_width),
+        )

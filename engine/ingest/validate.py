@@ -1,0 +1,210 @@
+"""Turn a POST /api/event JSON body into a typed EventInput, or say exactly which field is wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+EVENT_TYPES = ("pageview", "custom", "click", "form", "engagement")
+MAX_URL = 4096
+MAX_NAME = 200
+MAX_META_VALUE = 2000
+MAX_META_PAIRS = 50
+MAX_FUTURE = dt.timedelta(minutes=5)
+MAX_SESSION_ID = 2**53
+
+_STRING_FIELDS = {
+    "url": MAX_URL,
+    "referrer": MAX_URL,
+    "name": MAX_NAME,
+    "utm_source": 500,
+    "utm_medium": 500,
+    "utm_campaign": 500,
+    "utm_content": 500,
+    "utm_term": 500,
+    "timezone": 64,
+    "revenue_currency": 3,
+    "page_visit_id": 16,
+}
+KNOWN_FIELDS = frozenset(
+    {
+        "type", "url", "referrer", "name", "utm_source", "utm_medium", "utm_campaign",
+        "utm_content", "utm_term", "screen_width", "timezone", "revenue_amount",
+        "revenue_currency", "meta_keys", "meta_values", "session_id", "page_visit_id",
+        "scroll_depth", "engaged_ms", "timestamp", "domain",
+    }
+)
+
+
+class InvalidEvent(ValueError):
+    """A bad event body; `field` names the offending field for the 400 message."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass
+class EventInput:
+    type: str
+    url: str
+    referrer: str = ""
+    name: str = ""
+    utm: dict[str, str] = field(default_factory=dict)
+    screen_width: int | None = None
+    revenue_amount: float | None = None
+    revenue_currency: str = ""
+    meta_keys: list[str] = field(default_factory=list)
+    meta_values: list[str] = field(default_factory=list)
+    session_id: int | None = None
+    page_visit_id: int | None = None
+    scroll_depth: int | None = None
+    engaged_ms: int | None = None
+    timestamp: dt.datetime | None = None
+    domain: str = ""
+
+
+def parse_event(body: Any, now: dt.datetime) -> EventInput:
+    """Validate a decoded JSON body. `now` is the server clock (aware UTC)."""
+    if not isinstance(body, dict):
+        raise InvalidEvent("body", "must be a JSON object")
+    unknown = sorted(set(body) - KNOWN_FIELDS)
+    if unknown:
+        raise InvalidEvent(unknown[0], f"unknown field; valid fields: {', '.join(sorted(KNOWN_FIELDS))}")
+    strings = {name: _string(body, name, limit) for name, limit in _STRING_FIELDS.items()}
+    event_type = body.get("type", "pageview")
+    if event_type not in EVENT_TYPES:
+        raise InvalidEvent("type", f"must be one of {', '.join(EVENT_TYPES)}")
+    if not strings["url"]:
+        raise InvalidEvent("url", "is required (the full page URL, e.g. https://example.com/page)")
+    event = EventInput(
+        type=event_type,
+        url=strings["url"],
+        referrer=strings["referrer"],
+        name=strings["name"],
+        utm={k: strings[k] for k in ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term") if strings[k]},
+        screen_width=_int(body, "screen_width", 0, 100_000),
+        revenue_currency=strings["revenue_currency"].upper(),
+        session_id=_int(body, "session_id", 1, MAX_SESSION_ID - 1),
+        scroll_depth=_int(body, "scroll_depth", 0, 100),
+        engaged_ms=_int(body, "engaged_ms", 0, 24 * 3600 * 1000),
+        timestamp=_timestamp(body.get("timestamp"), now),
+        domain=_string(body, "domain", 253).lower(),
+    )
+    event.revenue_amount = _revenue(body.get("revenue_amount"), event.revenue_currency)
+    event.meta_keys, event.meta_values = _meta(body.get("meta_keys"), body.get("meta_values"))
+    if strings["page_visit_id"]:
+        event.page_visit_id = _hex_id("page_visit_id", strings["page_visit_id"])
+    _check_type_rules(event)
+    return event
+
+
+def _check_type_rules(event: EventInput) -> None:
+    if event.type == "engagement":
+        if event.page_visit_id is None:
+            raise InvalidEvent("page_visit_id", "is required for engagement events")
+        if event.scroll_depth is None and event.engaged_ms is None:
+            raise InvalidEvent("scroll_depth", "an engagement event needs scroll_depth and/or engaged_ms")
+    elif event.scroll_depth is not None or event.engaged_ms is not None:
+        field_name = "scroll_depth" if event.scroll_depth is not None else "engaged_ms"
+        raise InvalidEvent(field_name, "is only valid on events of type 'engagement'")
+    if event.type == "custom" and not event.name:
+        raise InvalidEvent("name", "is required for custom events")
+
+
+def _string(body: dict, name: str, limit: int) -> str:
+    value = body.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidEvent(name, "must be a string")
+    if len(value) > limit:
+        raise InvalidEvent(name, f"is longer than {limit} characters")
+    return value.strip()
+
+
+def _int(body: dict, name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidEvent(name, "must be a number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidEvent(name, "must be a whole number")
+        value = int(value)
+    if not low <= value <= high:
+        raise InvalidEvent(name, f"must be between {low} and {high}")
+    return value
+
+
+def _hex_id(name: str, value: str) -> int:
+    try:
+        number = int(value, 16)
+    except ValueError:
+        raise InvalidEvent(name, "must be the hex id returned by the pageview") from None
+    if not 0 < number < 2**64:
+        raise InvalidEvent(name, "must be the hex id returned by the pageview")
+    return number
+
+
+def _revenue(amount: Any, currency: str) -> float | None:
+    if amount is None:
+        if currency:
+            raise InvalidEvent("revenue_amount", "is required when revenue_currency is given")
+        return None
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+        raise InvalidEvent("revenue_amount", "must be a number")
+    try:
+        value = float(amount)
+    except ValueError:
+        raise InvalidEvent("revenue_amount", "must be a number") from None
+    if not math.isfinite(value) or abs(value) >= 1e12:
+        raise InvalidEvent("revenue_amount", "must be a finite number below 1e12")
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidEvent("revenue_currency", "must be a 3-letter ISO 4217 code such as USD or EUR")
+    return round(value, 6)
+
+
+def _meta(keys: Any, values: Any) -> tuple[list[str], list[str]]:
+    keys = [] if keys is None else keys
+    values = [] if values is None else values
+    for name, items in (("meta_keys", keys), ("meta_values", values)):
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            raise InvalidEvent(name, "must be a list of strings")
+        if len(items) > MAX_META_PAIRS:
+            raise InvalidEvent(name, f"may hold at most {MAX_META_PAIRS} entries")
+        if any(len(x) > MAX_META_VALUE for x in items):
+            raise InvalidEvent(name, f"entries may be at most {MAX_META_VALUE} characters")
+    if len(keys) != len(values):
+        raise InvalidEvent("meta_values", "must have the same length as meta_keys")
+    return list(keys), list(values)
+
+
+def _timestamp(value: Any, now: dt.datetime) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 < value < 1e11:
+            raise InvalidEvent("timestamp", "unix seconds out of range")
+        moment = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds") from None
+        if moment.tzinfo is None:
+            raise InvalidEvent("timestamp", "needs a UTC offset, e.g. 2026-03-01T12:00:00+01:00")
+        moment = moment.astimezone(dt.timezone.utc)
+    else:
+        raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds")
+    if moment > now + MAX_FUTURE:
+        raise InvalidEvent("timestamp", "is more than 5 minutes in the future")
+    if moment.year < 2000:
+        raise InvalidEvent("timestamp", "is before the year 2000")
+    return moment

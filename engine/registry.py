@@ -1,0 +1,241 @@
+"""Sites, API keys and goals: stored in ClickHouse, served from an in-memory snapshot.
+
+Writes go to ReplacingMergeTree tables (a change is a new row with a higher version) and then
+refresh the snapshot; other processes sharing a ClickHouse server pick changes up on their
+periodic refresh. Key lookups on the request path never touch the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from engine.sites import GOAL_TYPES, ApiKey, Goal, Site
+from engine.store import Store
+
+KEY_PREFIX = "ck_"
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+class RegistryError(ValueError):
+    def __init__(self, field_name: str, message: str, status: int = 400):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+        self.status = status
+
+
+def hash_key(plaintext: str) -> str:
+    # Keys carry 190+ bits of randomness, so one fast hash is enough (no password stretching).
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _version() -> int:
+    return time.time_ns()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def normalize_domain(domain: str) -> str:
+    value = (domain or "").strip().lower()
+    value = re.sub(r"^https?://", "", value).split("/")[0]
+    value = value.removeprefix("www.")
+    if not _DOMAIN.match(value):
+        raise RegistryError("domain", "must be a host name such as example.com")
+    return value
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RegistryError("timezone", "must be an IANA time zone name such as Europe/Berlin") from None
+    if name not in available_timezones() and name != "UTC":
+        raise RegistryError("timezone", "must be an IANA time zone name such as Europe/Berlin")
+    return name
+
+
+@dataclass
+class Snapshot:
+    sites: dict[int, Site] = field(default_factory=dict)
+    sites_by_domain: dict[str, Site] = field(default_factory=dict)
+    keys: dict[str, ApiKey] = field(default_factory=dict)
+    goals: dict[int, list[Goal]] = field(default_factory=dict)
+
+
+class Registry:
+    def __init__(self, store: Store):
+        self.store = store
+        self.snapshot = Snapshot()
+
+    # --- reading (in memory) ------------------------------------------------------------
+
+    def refresh(self) -> None:
+        snap = Snapshot()
+        for site_id, domain, tz in self.store.rows(
+            "SELECT site_id, domain, timezone FROM sites FINAL WHERE deleted = 0 ORDER BY site_id"
+        ):
+            site = Site(site_id, domain, tz)
+            snap.sites[site_id] = site
+            snap.sites_by_domain[domain] = site
+        for row in self.store.rows(
+            "SELECT key_hash, key_prefix, site_id, name, can_read, can_track "
+            "FROM api_keys FINAL WHERE revoked = 0"
+        ):
+            key = ApiKey(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]))
+            if key.site_id in snap.sites:
+                snap.keys[key.key_hash] = key
+        for row in self.store.rows(
+            "SELECT goal_id, site_id, name, type, match_value FROM goals FINAL "
+            "WHERE deleted = 0 ORDER BY site_id, goal_id"
+        ):
+            goal = Goal(*row)
+            if goal.site_id in snap.sites:
+                snap.goals.setdefault(goal.site_id, []).append(goal)
+        self.snapshot = snap
+
+    def authenticate(self, plaintext: str) -> tuple[ApiKey, Site] | None:
+        if not plaintext.startswith(KEY_PREFIX):
+            return None
+        key = self.snapshot.keys.get(hash_key(plaintext))
+        if key is None:
+            return None
+        site = self.snapshot.sites.get(key.site_id)
+        return (key, site) if site else None
+
+    def site(self, site_id: int) -> Site | None:
+        return self.snapshot.sites.get(site_id)
+
+    def site_by_domain(self, domain: str) -> Site | None:
+        return self.snapshot.sites_by_domain.get(domain.lower().removeprefix("www."))
+
+    def sites(self) -> list[Site]:
+        return list(self.snapshot.sites.values())
+
+    def goals(self, site_id: int) -> list[Goal]:
+        return list(self.snapshot.goals.get(site_id, []))
+
+    def keys(self, site_id: int) -> list[ApiKey]:
+        return [k for k in self.snapshot.keys.values() if k.site_id == site_id]
+
+    def require_site(self, site_ref: str | int) -> Site:
+        site = None
+        if isinstance(site_ref, int) or str(site_ref).isdigit():
+            site = self.site(int(site_ref))
+        if site is None:
+            site = self.site_by_domain(str(site_ref))
+        if site is None:
+            raise RegistryError("site", f"no site {site_ref!r}", status=404)
+        return site
+
+    # --- writing --------------------------------------------------------------------------
+
+    def create_site(self, domain: str, timezone: str = "UTC") -> Site:
+        domain = normalize_domain(domain)
+        timezone = check_timezone(timezone or "UTC")
+        self.refresh()
+        if domain in self.snapshot.sites_by_domain:
+            raise RegistryError("domain", f"a site for {domain} already exists", status=409)
+        used = {row[0] for row in self.store.rows("SELECT site_id FROM sites")}
+        site_id = max(used, default=0) + 1
+        self._insert_site(Site(site_id, domain, timezone), deleted=0)
+        self.refresh()
+        return self.snapshot.sites[site_id]
+
+    def update_site(self, site_ref: str | int, timezone: str) -> Site:
+        site = self.require_site(site_ref)
+        updated = Site(site.site_id, site.domain, check_timezone(timezone))
+        self._insert_site(updated, deleted=0)
+        self.refresh()
+        return updated
+
+    def delete_site(self, site_ref: str | int) -> Site:
+        """Removes the site and its keys and goals from use. Its events stay in the store
+        (a new site never reuses the id), and can be dropped with ClickHouse if wanted."""
+        site = self.require_site(site_ref)
+        self._insert_site(site, deleted=1)
+        self.refresh()
+        return site
+
+    def _insert_site(self, site: Site, deleted: int) -> None:
+        self.store.insert_columns(
+            "sites",
+            [[site.site_id], [site.domain], [site.timezone], [_now()], [deleted], [_version()]],
+            ["site_id", "domain", "timezone", "created_at", "deleted", "version"],
+        )
+
+    def create_key(
+        self, site_ref: str | int, name: str = "", read: bool = True, track: bool = True
+    ) -> tuple[str, ApiKey]:
+        """Returns the plaintext key (shown once; only its hash is stored) and its record."""
+        site = self.require_site(site_ref)
+        if not (read or track):
+            raise RegistryError("permissions", "a key needs read and/or tracker permission")
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32).replace("-", "a").replace("_", "b")
+        key = ApiKey(hash_key(plaintext), plaintext[:10], site.site_id, name[:200], read, track)
+        self._insert_key(key, revoked=0)
+        self.refresh()
+        return plaintext, key
+
+    def revoke_key(self, prefix_or_key: str) -> ApiKey:
+        matches = [
+            k for k in self.snapshot.keys.values()
+            if k.key_prefix == prefix_or_key or k.key_hash == hash_key(prefix_or_key)
+        ]
+        if len(matches) != 1:
+            raise RegistryError("key", "no single active key with that prefix", status=404)
+        self._insert_key(matches[0], revoked=1)
+        self.refresh()
+        return matches[0]
+
+    def _insert_key(self, key: ApiKey, revoked: int) -> None:
+        self.store.insert_columns(
+            "api_keys",
+            [[key.key_hash], [key.key_prefix], [key.site_id], [key.name], [int(key.can_read)],
+             [int(key.can_track)], [_now()], [revoked], [_version()]],
+            ["key_hash", "key_prefix", "site_id", "name", "can_read", "can_track", "created_at",
+             "revoked", "version"],
+        )
+
+    def create_goal(self, site_ref: str | int, name: str, goal_type: str, match: str = "") -> Goal:
+        site = self.require_site(site_ref)
+        if goal_type not in GOAL_TYPES:
+            raise RegistryError("type", f"must be one of {', '.join(GOAL_TYPES)}")
+        name = (name or "").strip()
+        if not name or len(name) > 200:
+            raise RegistryError("name", "is required (at most 200 characters)")
+        match = (match or "").strip()
+        if goal_type == "pageview" and not match.startswith("/"):
+            raise RegistryError("match", "a pageview goal needs a path such as /pricing or /blog/*")
+        if goal_type == "custom" and not match:
+            match = name
+        used = {row[0] for row in self.store.rows(
+            "SELECT goal_id FROM goals WHERE site_id = {s:UInt32}", {"s": site.site_id})}
+        goal = Goal(max(used, default=0) + 1, site.site_id, name, goal_type, match)
+        self._insert_goal(goal, deleted=0)
+        self.refresh()
+        return goal
+
+    def delete_goal(self, site_ref: str | int, goal_id: int) -> Goal:
+        site = self.require_site(site_ref)
+        goal = next((g for g in self.goals(site.site_id) if g.goal_id == goal_id), None)
+        if goal is None:
+            raise RegistryError("goal_id", f"no goal {goal_id} on {site.domain}", status=404)
+        self._insert_goal(goal, deleted=1)
+        self.refresh()
+        return goal
+
+    def _insert_goal(self, goal: Goal, deleted: int) -> None:
+        self.store.insert_columns(
+            "goals",
+            [[goal.goal_id], [goal.site_id], [goal.name], [goal.type], [goal.match_value],
+             [_now()], [deleted], [_version()]],
+            ["goal_id", "site_id", "name", "type", "match_value", "created_at", "deleted", "version"],
+        )

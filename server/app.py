@@ -1,0 +1,102 @@
+"""The Starlette application: wiring of store, registry, ingestion and routes; clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine.enrich.geo import GeoLocator
+from engine.ingest.identity import VisitorHasher, load_or_create_secret
+from engine.ingest.pipeline import Ingestor
+from engine.ingest.ratelimit import RateLimiter
+from engine.ingest.rows import EVENT_COLUMNS
+from engine.ingest.sessions import Sessionizer
+from engine.ingest.writer import BatchWriter
+from engine.migrations import apply_migrations
+from engine.registry import Registry
+from engine.store import Store, StoreConfig
+from server import routes_admin, routes_query
+from server.config import Config
+from server.errors import HANDLERS
+from server.jsonresp import json_response
+from server.routes_event import post_event
+
+log = logging.getLogger("clickport")
+
+REGISTRY_REFRESH_S = 10.0
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    config = config or Config.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await asyncio.to_thread(_open, app, config)
+        app.state.writer.start()
+        refresher = asyncio.create_task(_refresh_registry(app))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
+            await app.state.writer.close()
+            app.state.store.close()
+            log.info("stopped; %d events written", app.state.writer.inserted_rows)
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/api/event", post_event, methods=["POST"]),
+        *routes_query.ROUTES,
+        *routes_admin.ROUTES,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=HANDLERS)
+    app.state.config = config
+    return app
+
+
+def _open(app: Starlette, config: Config) -> None:
+    os.makedirs(config.data_dir, exist_ok=True)
+    store = Store(StoreConfig(
+        dsn=config.clickhouse_url,
+        pool_size=config.pool_size,
+        query_timeout_s=config.query_timeout_s,
+        query_max_memory=config.query_max_memory,
+    ))
+    applied = apply_migrations(store)
+    if applied:
+        log.info("schema migrations applied: %s", ", ".join(applied))
+    registry = Registry(store)
+    registry.refresh()
+    writer = BatchWriter(
+        store, "events", EVENT_COLUMNS,
+        max_batch=config.batch_size, max_age_s=config.flush_interval_s,
+        max_buffered=config.max_buffered,
+    )
+    hasher = VisitorHasher(load_or_create_secret(os.path.join(config.data_dir, "secret.key")))
+    app.state.store = store
+    app.state.registry = registry
+    app.state.writer = writer
+    app.state.ingestor = Ingestor(
+        writer, Sessionizer(store), hasher, GeoLocator(config.geoip_path), RateLimiter()
+    )
+
+
+async def _refresh_registry(app: Starlette) -> None:
+    """Other processes sharing a ClickHouse server may change sites and keys."""
+    while True:
+        await asyncio.sleep(REGISTRY_REFRESH_S)
+        try:
+            await asyncio.to_thread(app.state.registry.refresh)
+        except Exception as exc:  # noqa: BLE001 - keep serving from the last snapshot
+            log.warning("registry refresh failed: %s", exc)

@@ -1,0 +1,75 @@
+"""Settings, all from environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from engine.store import default_dsn
+
+
+def _networks(text: str) -> tuple[ipaddress._BaseNetwork, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str
+    clickhouse_url: str
+    admin_token: str
+    geoip_path: str | None
+    trusted_proxies: tuple = field(default_factory=tuple)
+    max_body_bytes: int = 64 * 1024
+    query_timeout_s: float = 20.0
+    query_max_memory: int = 4 * 1024**3
+    pool_size: int = max(2, os.cpu_count() or 2)
+    flush_interval_s: float = 0.2
+    batch_size: int = 20_000
+    max_buffered: int = 500_000
+
+    @classmethod
+    def from_env(cls, **overrides) -> Config:
+        env = os.environ
+        data_dir = os.path.abspath(overrides.pop("data_dir", None) or env.get("CLICKPORT_DATA_DIR", "data"))
+        values = dict(
+            data_dir=data_dir,
+            clickhouse_url=env.get("CLICKPORT_CLICKHOUSE_URL") or default_dsn(data_dir),
+            admin_token=env.get("CLICKPORT_ADMIN_TOKEN") or load_or_create_admin_token(data_dir),
+            geoip_path=env.get("CLICKPORT_GEOIP_PATH") or default_geoip_path(data_dir),
+            trusted_proxies=_networks(env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
+            max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
+            query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
+            query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def admin_token_path(data_dir: str) -> str:
+    return os.path.join(data_dir, "admin_token")
+
+
+def load_or_create_admin_token(data_dir: str) -> str:
+    path = admin_token_path(data_dir)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+        if token:
+            return token
+    os.makedirs(data_dir, exist_ok=True)
+    token = "cka_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def default_geoip_path(data_dir: str) -> str | None:
+    """The installed DB-IP City Lite database, or a user's GeoLite2-City in the data dir."""
+    for name in ("GeoLite2-City.mmdb", "dbip-city-lite.mmdb"):
+        path = os.path.join(data_dir, "geo", name)
+        if os.path.exists(path):
+            return path
+    return None

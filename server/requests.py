@@ -1,0 +1,87 @@
+"""Request plumbing shared by the routes: body reading with a size cap, JSON decoding,
+API-key auth and the visitor's IP."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from engine.sites import ApiKey, Site
+from server.errors import ApiError
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "content-length: not a number")
+        if int(declared) > limit:
+            raise ApiError(413, f"body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    body = await read_body(request, limit)
+    if not body.strip():
+        raise ApiError(400, "body: expected a JSON object, got an empty body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body: invalid JSON ({exc.args[0].split(':')[0]})") from None
+
+
+def authenticate(request: Request, permission: str) -> tuple[ApiKey, Site]:
+    """The key's record and site, or 401. `permission` is 'read' or 'tracker'."""
+    plaintext = request.headers.get("x-api-key", "").strip()
+    if not plaintext:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            plaintext = auth[7:].strip()
+    if not plaintext:
+        raise ApiError(401, "missing API key: send it in the x-api-key header")
+    found = request.app.state.registry.authenticate(plaintext)
+    if found is None:
+        raise ApiError(401, "Invalid API key")
+    key, site = found
+    allowed = key.can_read if permission == "read" else key.can_track
+    if not allowed:
+        raise ApiError(401, f"this API key lacks the {permission} permission")
+    return key, site
+
+
+def visitor_ip(request: Request, trust_forwarded: bool) -> str:
+    """The peer address, or the first X-Forwarded-For address when the sender is trusted
+    (a trusted proxy, or a server-side sender holding an API key)."""
+    peer = request.client.host if request.client else ""
+    proxies = request.app.state.config.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if forwarded and (trust_forwarded or _in(peer, proxies)):
+        first = forwarded.split(",")[0].strip()
+        if _valid_ip(first):
+            return first
+    return peer
+
+
+def _valid_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _in(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
