@@ -42,6 +42,9 @@ class Config:
             max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
+            flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
+            batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
+            max_buffered=int(env.get("CLICKPORT_MAX_BUFFERED", 500_000)),
         )
         values.update(overrides)
         return cls(**values)
