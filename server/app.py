@@ -22,7 +22,7 @@ from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
 from engine.store import Store, StoreConfig
-from server import routes_admin, routes_query
+from server import routes_admin, routes_browser, routes_query
 from server.config import Config
 from server.errors import HANDLERS
 from server.jsonresp import json_response
@@ -58,6 +58,7 @@ def create_app(config: Config | None = None) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/api/event", post_event, methods=["POST"]),
         *routes_query.ROUTES,
+        *routes_browser.ROUTES,
         *routes_admin.ROUTES,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=HANDLERS)
