@@ -80,9 +80,9 @@ def _open(app: Starlette, config: Config) -> None:
     registry = Registry(store)
     registry.refresh()
     writer = BatchWriter(
-        store, "events", EVENT_COLUMNS,
+        store, "events", EVENT_COLUMNS, os.path.join(config.data_dir, "spool"),
         max_batch=config.batch_size, max_age_s=config.flush_interval_s,
-        max_buffered=config.max_buffered,
+        max_spool_bytes=config.max_spool_bytes,
     )
     hasher = VisitorHasher(load_or_create_secret(os.path.join(config.data_dir, "secret.key")))
     app.state.store = store

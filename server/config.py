@@ -27,7 +27,7 @@ class Config:
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2
     batch_size: int = 20_000
-    max_buffered: int = 500_000
+    max_spool_bytes: int = 2 * 1024**3
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -44,7 +44,7 @@ class Config:
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
             batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
-            max_buffered=int(env.get("CLICKPORT_MAX_BUFFERED", 500_000)),
+            max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
         )
         values.update(overrides)
         return cls(**values)

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.config import Config
-
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
@@ -39,6 +36,9 @@ def geo_test_db(tmp_path_factory) -> str | None:
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory, geo_test_db):
+    from server.app import create_app
+    from server.config import Config
+
     data_dir = tmp_path_factory.mktemp("clickport-data")
     config = Config.from_env(data_dir=str(data_dir), geoip_path=geo_test_db, flush_interval_s=0.05)
     return create_app(config)

@@ -59,7 +59,6 @@ def server(tmp_path):
         **os.environ,
         "CLICKPORT_FLUSH_INTERVAL_S": "3600",   # nothing flushes by age during the test
         "CLICKPORT_BATCH_SIZE": "1000000",      # nor by size
-        "CLICKPORT_MAX_BUFFERED": str(N_EVENTS),  # the buffer is exactly full at the end
         "CLICKPORT_ADMIN_TOKEN": "test-admin-token",
     }
     proc = subprocess.Popen(
@@ -95,7 +94,7 @@ def test_sigterm_with_a_full_buffer_loses_nothing(server):
             accepted += r.json()["session_id"] is not None
         status = http.get("/api/admin/status", headers=admin).json()
     assert accepted == N_EVENTS
-    assert status["writer"]["buffered"] == N_EVENTS and status["writer"]["inserted_rows"] == 0
+    assert status["writer"]["pending"] == N_EVENTS and status["writer"]["inserted_rows"] == 0
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert _count_in_store(data_dir, site["id"]) == N_EVENTS

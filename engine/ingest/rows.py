@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
+import orjson
+
 # Acquisition and client attributes: taken from a session's first event, copied onto every event.
 SESSION_ATTRS: tuple[str, ...] = (
     "referrer_url", "source", "channel",
@@ -30,3 +35,25 @@ def screen_class(width: int | None) -> str:
     if width < 1440:
         return "Laptop"
     return "Desktop"
+
+
+# --- spool codec: a row as one JSON line, and back ------------------------------------------
+
+_TIME_INDEXES = tuple(EVENT_COLUMNS.index(name) for name in ("timestamp", "session_start"))
+_DECIMAL_INDEX = EVENT_COLUMNS.index("revenue_amount")
+
+
+def encode_row(row: tuple) -> bytes:
+    values = list(row)
+    for i in _TIME_INDEXES:
+        values[i] = round(values[i].timestamp() * 1000)
+    values[_DECIMAL_INDEX] = str(values[_DECIMAL_INDEX])
+    return orjson.dumps(values) + b"\n"
+
+
+def decode_row(line: bytes) -> tuple:
+    values = orjson.loads(line)
+    for i in _TIME_INDEXES:
+        values[i] = dt.datetime.fromtimestamp(values[i] / 1000, dt.timezone.utc)
+    values[_DECIMAL_INDEX] = Decimal(values[_DECIMAL_INDEX])
+    return tuple(values)

@@ -1,29 +1,34 @@
-"""Batched writer: rows collect in memory and are inserted by size or age.
+"""Durable batched writer: every accepted row is fsynced to the spool before the 200, then
+inserted into ClickHouse in batches by size or age.
 
-- At low traffic a row is inserted within `max_age_s` (well under a second).
-- Memory is bounded: when `max_buffered` rows wait, `put` blocks (backpressure) and gives up with
-  `Overloaded` after `put_timeout_s`, so the caller can answer 503 instead of dropping the event.
-- A failed insert is retried with the same deduplication token, so a try that did land before the
-  error is not stored twice, and the batch stays first in line: nothing is lost or reordered.
-- `close()` flushes everything still buffered (called on SIGTERM through the app's lifespan).
+- `put` returns once the row is on disk (group commit: one fsync covers every row that arrived
+  while the previous fsync ran), so an acknowledged event survives SIGKILL.
+- The inserter reads batches back from the spool (so memory stays bounded however long the store
+  is down) and inserts each with a deduplication token tied to its spool position; a failed insert
+  is retried with the same token until it lands, and a crash mid-insert replays exactly that batch.
+- Backpressure only when the spool itself is full: `put` raises `Overloaded` (→ 503 Retry-After).
+- `close()` flushes what the store will take within its timeout (SIGTERM); anything left stays
+  in the spool and is inserted on the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from engine.ingest.rows import decode_row, encode_row
+from engine.ingest.spool import Batch, Spool
 from engine.store import Store
 
 log = logging.getLogger("clickport.writer")
 
 
 class Overloaded(Exception):
-    """The buffer stayed full for too long (the store is down or too slow)."""
+    """The spool is full (the store has been unreachable or too slow for a long time)."""
 
 
 class BatchWriter:
@@ -32,110 +37,160 @@ class BatchWriter:
         store: Store,
         table: str,
         columns: Sequence[str],
+        spool_dir: str,
         max_batch: int = 20_000,
         max_age_s: float = 0.2,
-        max_buffered: int = 500_000,
-        put_timeout_s: float = 10.0,
+        max_spool_bytes: int = 2 * 1024**3,
+        segment_bytes: int = 64 * 1024**2,
     ):
         self.store = store
         self.table = table
         self.columns = tuple(columns)
         self.max_batch = max_batch
         self.max_age_s = max_age_s
-        self.max_buffered = max_buffered
-        self.put_timeout_s = put_timeout_s
-        self._rows: list[tuple] = []
-        self._oldest: float = 0.0
-        self._in_flight = 0
-        self._wake = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
+        self.max_spool_bytes = max_spool_bytes
+        self.spool = Spool(spool_dir, segment_bytes=segment_bytes)
+        self._waiting: list[tuple[bytes, asyncio.Future]] = []
+        self._wake_committer = asyncio.Event()
+        self._wake_inserter = asyncio.Event()
+        self._unread = self.spool.recovered_rows
+        self._unread_since = time.monotonic()
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._spool_bytes = self.spool.size_bytes()
+        self._next_warning = 64 * 1024**2
+        self.accepted_rows = 0
         self.inserted_rows = 0
         self.failed_attempts = 0
+        self.insert_seconds = 0.0
+        self.inserts = 0
+        if self._unread:
+            log.info("spool: %d rows from before the last stop will be inserted", self._unread)
 
     @property
     def pending(self) -> int:
-        return len(self._rows) + self._in_flight
+        """Rows accepted (or waiting for their fsync) that are not in the store yet."""
+        return len(self._waiting) + self._unread
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"writer:{self.table}")
+        self._tasks = [
+            asyncio.create_task(self._commit_loop(), name="spool-commit"),
+            asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}"),
+        ]
 
     async def put(self, row: tuple) -> None:
         if self._closing:
             raise Overloaded("the server is shutting down")
-        deadline = time.monotonic() + self.put_timeout_s
-        while self.pending >= self.max_buffered:
-            self._space.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Overloaded(f"{self.pending} events wait for the store")
-            try:
-                await asyncio.wait_for(self._space.wait(), remaining)
-            except TimeoutError:
-                raise Overloaded(f"{self.pending} events wait for the store") from None
-        if not self._rows:
-            self._oldest = time.monotonic()
-        self._rows.append(row)
-        if len(self._rows) >= self.max_batch:
-            self._wake.set()
+        if self._spool_bytes >= self.max_spool_bytes:
+            raise Overloaded(f"the spool is full ({self._spool_bytes} bytes wait for the store)")
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((encode_row(row), future))
+        self._wake_committer.set()
+        await future
 
-    async def _run(self) -> None:
+    async def _commit_loop(self) -> None:
         while True:
-            await self._wait_for_batch()
-            if not self._rows:
+            if not self._waiting:
                 if self._closing:
                     return
+                self._wake_committer.clear()
+                await self._wake_committer.wait()
                 continue
-            batch, self._rows = self._rows[: self.max_batch], self._rows[self.max_batch :]
-            self._oldest = time.monotonic()
-            self._in_flight = len(batch)
+            group, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self.spool.append, [line for line, _ in group])
+            except Exception as exc:  # noqa: BLE001 - a disk error: none of these are acknowledged
+                log.error("spool append failed: %s", exc)
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(Overloaded(f"cannot write the spool: {exc}"))
+                continue
+            if not self._unread:
+                self._unread_since = time.monotonic()
+            self._unread += len(group)
+            self.accepted_rows += len(group)
+            self._spool_bytes += sum(len(line) for line, _ in group)
+            self._warn_if_growing()
+            for _, future in group:
+                if not future.done():
+                    future.set_result(None)
+            self._wake_inserter.set()
+
+    def _warn_if_growing(self) -> None:
+        if self._spool_bytes >= self._next_warning:
+            log.warning("spool holds %.0f MiB not yet in the store (limit %.0f MiB)",
+                        self._spool_bytes / 1024**2, self.max_spool_bytes / 1024**2)
+            self._next_warning *= 2
+
+    async def _insert_loop(self) -> None:
+        while True:
+            if not self._unread:
+                if self._closing and not self._waiting:
+                    return
+                self._wake_inserter.clear()
+                await self._wake_inserter.wait()
+                continue
+            due = self._unread_since + self.max_age_s
+            if self._unread < self.max_batch and not self._closing and time.monotonic() < due:
+                self._wake_inserter.clear()
+                try:
+                    await asyncio.wait_for(self._wake_inserter.wait(), due - time.monotonic())
+                except TimeoutError:
+                    pass
+                continue
+            batch = await asyncio.to_thread(self.spool.next_batch, self.max_batch)
+            if batch is None:
+                self._unread = 0
+                continue
             await self._insert_until_done(batch)
-            self._in_flight = 0
-            self._space.set()
+            await asyncio.to_thread(self.spool.done, batch)
+            self._unread = max(0, self._unread - len(batch.lines))
+            self._spool_bytes = max(0, self._spool_bytes - (batch.end - batch.start))
+            self._unread_since = time.monotonic()
+            if self._spool_bytes < self._next_warning // 4:
+                self._next_warning = max(64 * 1024**2, self._next_warning // 2)
 
-    async def _wait_for_batch(self) -> None:
-        if self._closing or len(self._rows) >= self.max_batch:
-            return
-        if self._rows:
-            timeout = max(0.0, self._oldest + self.max_age_s - time.monotonic())
-        else:
-            timeout = self.max_age_s
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
-
-    async def _insert_until_done(self, batch: list[tuple]) -> None:
-        token = uuid.uuid4().hex
-        columns = [list(col) for col in zip(*batch, strict=True)]
+    async def _insert_until_done(self, batch: Batch) -> None:
+        rows = [decode_row(line) for line in batch.lines]
+        columns = [list(col) for col in zip(*rows, strict=True)]
         delay = 0.1
         while True:
+            started = time.perf_counter()
             try:
                 await asyncio.to_thread(
-                    self.store.insert_columns, self.table, columns, self.columns, token
+                    self.store.insert_columns, self.table, columns, self.columns, batch.token
                 )
-                self.inserted_rows += len(batch)
-                return
             except Exception as exc:  # noqa: BLE001 - any failure: keep the batch and retry
                 self.failed_attempts += 1
-                log.warning("insert of %d rows failed (%s); retrying in %.1fs", len(batch), exc, delay)
+                log.warning("insert of %d rows failed (%s); retrying in %.1fs", len(rows), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            self.insert_seconds += time.perf_counter() - started
+            self.inserts += 1
+            self.inserted_rows += len(rows)
+            return
 
-    async def close(self, timeout_s: float | None = None) -> None:
-        """Flush every buffered row, then stop."""
+    async def close(self, timeout_s: float = 30.0) -> None:
+        """Stop accepting, then insert what is spooled (within `timeout_s`; the rest stays
+        spooled for the next start)."""
         self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await asyncio.wait_for(self._task, timeout_s)
+        self._wake_committer.set()
+        self._wake_inserter.set()
+        done, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("stopping with %d rows still spooled; they are inserted on the next start",
+                        self._unread)
+        self.spool.close()
 
     def stats(self) -> dict[str, Any]:
         return {
-            "buffered": len(self._rows),
-            "in_flight": self._in_flight,
+            "pending": self.pending,
+            "accepted_rows": self.accepted_rows,
             "inserted_rows": self.inserted_rows,
             "failed_attempts": self.failed_attempts,
+            "spool_bytes": self._spool_bytes,
+            "spool_dir": os.path.abspath(self.spool.directory),
         }
