@@ -98,6 +98,8 @@ CREATE TABLE IF NOT EXISTS sessions
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(session_start)
 ORDER BY (site_id, session_start, session_id)
+-- With deduplicate_blocks_in_dependent_materialized_views, a replayed insert is skipped here too.
+SETTINGS non_replicated_deduplication_window = 10000
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_mv TO sessions AS
 SELECT
@@ -158,6 +160,7 @@ CREATE TABLE IF NOT EXISTS page_visits
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(session_start)
 ORDER BY (site_id, session_start, page_visit_id)
+SETTINGS non_replicated_deduplication_window = 10000
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS page_visits_mv TO page_visits AS
 SELECT
