@@ -19,7 +19,8 @@ from engine.sites import GOAL_TYPES, ApiKey, Goal, Site
 from engine.store import Store
 
 KEY_PREFIX = "ck_"
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 class RegistryError(ValueError):
@@ -40,7 +41,7 @@ def _version() -> int:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def normalize_domain(domain: str) -> str:

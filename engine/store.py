@@ -138,7 +138,7 @@ class Store:
             )
         names = result.column_names
         return [
-            {name: _normalize(v) for name, v in zip(names, row)} for row in result.result_rows
+            {name: _normalize(v) for name, v in zip(names, row, strict=True)} for row in result.result_rows
         ]
 
     def insert_columns(
@@ -202,6 +202,6 @@ def _wrap(call):
 def _normalize(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
     return value

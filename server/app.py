@@ -7,12 +7,11 @@ import contextlib
 import logging
 import os
 
+from engine.enrich.geo import GeoLocator
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from engine.enrich.geo import GeoLocator
 from engine.ingest.identity import VisitorHasher, load_or_create_secret
 from engine.ingest.pipeline import Ingestor
 from engine.ingest.ratelimit import RateLimiter
@@ -22,19 +21,14 @@ from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
 from engine.store import Store, StoreConfig
-from server import routes_admin, routes_browser, routes_query
+from server import observability, routes_admin, routes_browser, routes_query
 from server.config import Config
 from server.errors import HANDLERS
-from server.jsonresp import json_response
 from server.routes_event import post_event
 
 log = logging.getLogger("clickport")
 
 REGISTRY_REFRESH_S = 10.0
-
-
-async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -55,13 +49,18 @@ def create_app(config: Config | None = None) -> Starlette:
             log.info("stopped; %d events written", app.state.writer.inserted_rows)
 
     routes = [
-        Route("/health", health, methods=["GET"]),
+        *observability.ROUTES,
         Route("/api/event", post_event, methods=["POST"]),
         *routes_query.ROUTES,
         *routes_browser.ROUTES,
         *routes_admin.ROUTES,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=HANDLERS)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=HANDLERS,
+        middleware=[Middleware(observability.TimingMiddleware)],
+    )
     app.state.config = config
     return app
 
@@ -91,6 +90,8 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.ingestor = Ingestor(
         writer, Sessionizer(store), hasher, GeoLocator(config.geoip_path), RateLimiter()
     )
+    app.state.metrics = metrics = observability.build_metrics(app)
+    writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
 
 
 async def _refresh_registry(app: Starlette) -> None:

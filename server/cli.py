@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="writer and store status of the running server")
     p.set_defaults(func=lambda a: _print(_admin(a, "GET", "/api/admin/status")))
 
-    sites = sub.add_parser("sites", help="list, create, update or delete sites").add_subparsers(metavar="action")
+    sites = sub.add_parser("sites", help="list, create, update or delete sites")
+    sites = sites.add_subparsers(metavar="action")
     p = sites.add_parser("list")
     p.set_defaults(func=lambda a: _print(_admin(a, "GET", "/api/admin/sites")))
     p = sites.add_parser("create")
@@ -122,17 +123,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from server.app import create_app
     from server.config import Config, admin_token_path
+    from server.observability import configure_logging
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, os.environ.get("CLICKPORT_LOG_FORMAT", "text"))
     config = Config.from_env(data_dir=args.data_dir)
     if not config.geoip_path:
         logging.getLogger("clickport").warning(
-            "no GeoIP database in %s/geo: run `clickport setup`; countries will be (not set)", config.data_dir)
+            "no GeoIP database in %s/geo: run `clickport setup`; countries will be (not set)",
+            config.data_dir)
     print(f"Clickport on http://{args.host}:{args.port}  store: {config.clickhouse_url}")
     print(f"Admin token: in {admin_token_path(config.data_dir)} (or CLICKPORT_ADMIN_TOKEN)")
     # One process: the embedded store belongs to exactly one process (and chDB is not fork-safe).
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=30)
+                access_log=False, timeout_graceful_shutdown=30, log_config=None)
     return 0
 
 
@@ -165,7 +168,8 @@ def _admin(args: argparse.Namespace, method: str, path: str, body: dict | None =
             message = ""
         sys.exit(f"clickport: {exc.code} {message}")
     except urllib.error.URLError as exc:
-        sys.exit(f"clickport: cannot reach the server at {args.url} ({exc.reason}); is `clickport serve` running?")
+        sys.exit(f"clickport: cannot reach the server at {args.url} ({exc.reason}); "
+                 "is `clickport serve` running?")
 
 
 def _print(value: Any) -> int:

@@ -19,7 +19,7 @@ async def post_event(request: Request) -> Response:
     _, site = authenticate(request, "tracker")
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     try:
         event = parse_event(body, now)
         visitor = Visitor(

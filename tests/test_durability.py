@@ -32,7 +32,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> N
         if proc.poll() is not None:
             raise AssertionError(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.2)

@@ -7,7 +7,7 @@ import random
 
 from tests.conftest import fresh_ip, send, wait_flushed
 
-T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
 def iso(moment: dt.datetime) -> str:
@@ -79,9 +79,9 @@ def test_visitor_id_rotates_at_the_sites_midnight(client, app, new_site):
     site = new_site("America/New_York")  # UTC-5 in January
     ip = fresh_ip()
     moments = [
-        dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc),   # 05:00 local, Jan 15
-        dt.datetime(2026, 1, 16, 4, 50, tzinfo=dt.timezone.utc),   # 23:50 local, Jan 15
-        dt.datetime(2026, 1, 16, 5, 10, tzinfo=dt.timezone.utc),   # 00:10 local, Jan 16
+        dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.UTC),   # 05:00 local, Jan 15
+        dt.datetime(2026, 1, 16, 4, 50, tzinfo=dt.UTC),   # 23:50 local, Jan 15
+        dt.datetime(2026, 1, 16, 5, 10, tzinfo=dt.UTC),   # 00:10 local, Jan 16
     ]
     for moment in moments:
         assert send(client, site, ip=ip, timestamp=iso(moment)).status_code == 200
@@ -93,7 +93,7 @@ def test_visitor_id_rotates_at_the_sites_midnight(client, app, new_site):
 def test_backfilled_event_hashes_like_a_live_one(client, app, new_site):
     site = new_site()
     ip = fresh_ip()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     send(client, site, ip=ip)
     send(client, site, ip=ip, timestamp=iso(now - dt.timedelta(seconds=1)), type="click", name="x")
     a, b = user_ids(app, site)
@@ -197,7 +197,7 @@ def test_session_view_matches_group_by_over_raw_events(client, app, new_site):
     site = new_site()
     rng = random.Random(7)
     paths = ["/", "/pricing", "/blog/a", "/blog/b", "/docs", "/about"]
-    for visitor in range(60):
+    for _ in range(60):
         ip = fresh_ip()
         moment = T0 + dt.timedelta(minutes=rng.randrange(0, 600))
         session_id = None

@@ -54,6 +54,6 @@ def encode_row(row: tuple) -> bytes:
 def decode_row(line: bytes) -> tuple:
     values = orjson.loads(line)
     for i in _TIME_INDEXES:
-        values[i] = dt.datetime.fromtimestamp(values[i] / 1000, dt.timezone.utc)
+        values[i] = dt.datetime.fromtimestamp(values[i] / 1000, dt.UTC)
     values[_DECIMAL_INDEX] = Decimal(values[_DECIMAL_INDEX])
     return tuple(values)

@@ -14,6 +14,7 @@ MAX_META_VALUE = 2000
 MAX_META_PAIRS = 50
 MAX_FUTURE = dt.timedelta(minutes=5)
 MAX_SESSION_ID = 2**53
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 _STRING_FIELDS = {
     "url": MAX_URL,
@@ -85,7 +86,7 @@ def parse_event(body: Any, now: dt.datetime) -> EventInput:
         url=strings["url"],
         referrer=strings["referrer"],
         name=strings["name"],
-        utm={k: strings[k] for k in ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term") if strings[k]},
+        utm={k: strings[k] for k in UTM_FIELDS if strings[k]},
         screen_width=_int(body, "screen_width", 0, 100_000),
         revenue_currency=strings["revenue_currency"].upper(),
         session_id=_int(body, "session_id", 1, MAX_SESSION_ID - 1),
@@ -192,7 +193,7 @@ def _timestamp(value: Any, now: dt.datetime) -> dt.datetime | None:
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or not 0 < value < 1e11:
             raise InvalidEvent("timestamp", "unix seconds out of range")
-        moment = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(value, dt.UTC)
     elif isinstance(value, str):
         try:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -200,7 +201,7 @@ def _timestamp(value: Any, now: dt.datetime) -> dt.datetime | None:
             raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds") from None
         if moment.tzinfo is None:
             raise InvalidEvent("timestamp", "needs a UTC offset, e.g. 2026-03-01T12:00:00+01:00")
-        moment = moment.astimezone(dt.timezone.utc)
+        moment = moment.astimezone(dt.UTC)
     else:
         raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds")
     if moment > now + MAX_FUTURE:

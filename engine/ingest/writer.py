@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.ingest.rows import decode_row, encode_row
@@ -64,6 +64,7 @@ class BatchWriter:
         self.failed_attempts = 0
         self.insert_seconds = 0.0
         self.inserts = 0
+        self.on_insert: Callable[[float, int], None] | None = None
         if self._unread:
             log.info("spool: %d rows from before the last stop will be inserted", self._unread)
 
@@ -166,7 +167,10 @@ class BatchWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            self.insert_seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.insert_seconds += elapsed
+            if self.on_insert is not None:
+                self.on_insert(elapsed, len(rows))
             self.inserts += 1
             self.inserted_rows += len(rows)
             return
