@@ -63,8 +63,11 @@ class Ingestor:
         return IngestResult(stored=False, dropped_because=reason)
 
     async def ingest(
-        self, site: Site, event: EventInput, visitor: Visitor, now: dt.datetime
+        self, site: Site, event: EventInput, visitor: Visitor, now: dt.datetime,
+        new_session: bool = False,
     ) -> IngestResult:
+        """`new_session`: start a session even if the visitor has a recent one (the browser
+        tracker's first pageview in a tab: one tab = one session)."""
         if visitor.do_not_track:
             return self._drop("dnt")
         if not visitor.user_agent.strip() or is_bot(visitor.user_agent):
@@ -84,7 +87,7 @@ class Ingestor:
             return self._session_attrs(site, event, page, visitor)
 
         session, moment = await self.sessions.session_for(
-            site.site_id, user_id, moment, event.session_id, first_event_attrs
+            site.site_id, user_id, moment, event.session_id, first_event_attrs, fresh=new_session
         )
         page_visit_id = 0
         if event.type == "pageview":

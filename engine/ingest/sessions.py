@@ -72,12 +72,14 @@ class Sessionizer:
         moment: dt.datetime,
         session_id: int | None,
         first_event_attrs: Callable[[], tuple[str, ...]],
+        fresh: bool = False,
     ) -> tuple[SessionState, dt.datetime]:
         """The session this event joins (or a new one), and the event's effective time.
 
         A passed-back session_id continues that session with no inactivity timeout; an event
         dated before its session's start is moved to the start (clock skew of the sender).
-        Without one, the visitor's session continues if its last event is at most 30 minutes old.
+        Without one, the visitor's session continues if its last event is at most 30 minutes old,
+        unless `fresh` asks for a new session.
         """
         if session_id is not None:
             session = await self._find_by_id(site_id, session_id)
@@ -85,7 +87,7 @@ class Sessionizer:
                 moment = max(moment, session.start)
                 self._touch(session, moment)
                 return session, moment
-        session = await self._find_by_visitor(site_id, user_id, moment)
+        session = None if fresh else await self._find_by_visitor(site_id, user_id, moment)
         if session is None:
             session = SessionState(
                 site_id, new_session_id(), moment, moment, user_id, first_event_attrs()
