@@ -35,6 +35,8 @@ class StoreConfig:
     pool_size: int = 2
     query_timeout_s: float = 20.0
     query_max_memory: int = 2 * 1024**3
+    # Fault drills: while this file exists, inserts fail as if the store were down.
+    fault_insert_file: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -148,6 +150,8 @@ class Store:
         column_names: Sequence[str],
         dedup_token: str | None = None,
     ) -> None:
+        if self.config.fault_insert_file and os.path.exists(self.config.fault_insert_file):
+            raise StoreError(f"injected fault: {self.config.fault_insert_file} exists")
         settings: dict[str, Any] = {}
         if dedup_token:
             # Lets a retried batch be recognised and skipped if the first try did land.

@@ -72,6 +72,7 @@ def _open(app: Starlette, config: Config) -> None:
         pool_size=config.pool_size,
         query_timeout_s=config.query_timeout_s,
         query_max_memory=config.query_max_memory,
+        fault_insert_file=config.fault_insert_file,
     ))
     applied = apply_migrations(store)
     if applied:

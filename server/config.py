@@ -28,6 +28,7 @@ class Config:
     flush_interval_s: float = 0.2
     batch_size: int = 20_000
     max_spool_bytes: int = 2 * 1024**3
+    fault_insert_file: str | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -45,6 +46,7 @@ class Config:
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
             batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
             max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
+            fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
         )
         values.update(overrides)
         return cls(**values)
