@@ -21,7 +21,7 @@ from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
 from engine.store import Store, StoreConfig
-from server import observability, routes_admin, routes_browser, routes_query
+from server import observability, openapi, routes_admin, routes_browser, routes_query
 from server.config import Config
 from server.errors import HANDLERS
 from server.routes_event import post_event
@@ -50,6 +50,7 @@ def create_app(config: Config | None = None) -> Starlette:
 
     routes = [
         *observability.ROUTES,
+        *openapi.ROUTES,
         Route("/api/event", post_event, methods=["POST"]),
         *routes_query.ROUTES,
         *routes_browser.ROUTES,

@@ -1,0 +1,301 @@
+"""The OpenAPI 3.0 description of the public and admin API, served at /api/openapi.json.
+
+Kept by hand next to the routes (the routes are plain Starlette functions). The fuzz tests
+generate requests from it, so a route missing here goes unfuzzed: tests check the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server.jsonresp import json_response
+
+METRICS = [
+    "visitors",
+    "sessions",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "avg_duration",
+    "avg_scroll",
+    "clickers",
+]
+DIMENSIONS = [
+    "source",
+    "channel",
+    "referrer_url",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "page",
+    "entry_page",
+    "exit_page",
+    "country",
+    "region",
+    "city",
+    "device",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "screen",
+    "hour",
+    "date",
+    "week",
+    "month",
+]
+PERIODS = ["realtime", "today", "yesterday", "7d", "14d", "30d", "90d", "12m", "all"]
+OPERATORS = ["is", "is_not", "contains", "not_contains", "starts_with", "ends_with"]
+BREAKDOWNS = [
+    "pages",
+    "sources",
+    "referrers",
+    "countries",
+    "campaigns",
+    "utm-sources",
+    "utm-mediums",
+    "utm-content",
+    "utm-term",
+    "entry-pages",
+    "exit-pages",
+]
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: dict[str, Any], *codes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": ok}}}}
+    for code in codes:
+        out[str(code)] = {"description": "Error", "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_OBJ = {"type": "object"}
+_KEY = [{"ApiKey": []}]
+_ADMIN = [{"AdminToken": []}]
+_RANGE_PARAMS = [
+    {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "timezone", "in": "query", "schema": _STR},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+]
+
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["url"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "enum": ["pageview", "custom", "click", "form", "engagement"]},
+        "url": {"type": "string", "format": "uri"},
+        "referrer": _STR,
+        "name": _STR,
+        "utm_source": _STR,
+        "utm_medium": _STR,
+        "utm_campaign": _STR,
+        "utm_content": _STR,
+        "utm_term": _STR,
+        "screen_width": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "timezone": _STR,
+        "revenue_amount": {"type": "number"},
+        "revenue_currency": {"type": "string", "minLength": 3, "maxLength": 3},
+        "meta_keys": {"type": "array", "items": _STR},
+        "meta_values": {"type": "array", "items": {"type": "string", "maxLength": 2000}},
+        "session_id": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
+        "page_visit_id": _STR,
+        "scroll_depth": {"type": "integer", "minimum": 0, "maximum": 100},
+        "engaged_ms": {"type": "integer", "minimum": 0},
+        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        "domain": _STR,
+    },
+}
+
+QUERY_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "metrics": {"type": "array", "items": {"type": "string", "enum": METRICS}},
+        "dimensions": {"type": "array", "items": {"type": "string", "enum": DIMENSIONS}},
+        "period": {"type": "string", "enum": PERIODS},
+        "date_range": {
+            "type": "object",
+            "properties": {"start": _STR, "end": _STR},
+            "required": ["start", "end"],
+        },
+        "filters": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["dimension", "operator", "value"],
+                "properties": {
+                    "dimension": {"type": "string", "enum": DIMENSIONS},
+                    "operator": {"type": "string", "enum": OPERATORS},
+                    "value": {"oneOf": [_STR, {"type": "array", "items": _STR}]},
+                },
+            },
+        },
+        "order_by": _STR,
+        "order_dir": {"type": "string", "enum": ["asc", "desc"]},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "offset": {"type": "integer", "minimum": 0},
+        "timezone": _STR,
+        "include_comparison": {"type": "boolean"},
+    },
+}
+
+
+def build_spec() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/api/event": {
+            "post": {
+                "summary": "Send an event",
+                "security": _KEY,
+                "requestBody": _json_body(EVENT_SCHEMA),
+                "responses": _responses(_OBJ, 400, 401, 413, 503),
+            }
+        },
+        "/api/query": {
+            "post": {
+                "summary": "Query metrics",
+                "security": _KEY,
+                "requestBody": _json_body(QUERY_SCHEMA),
+                "responses": _responses(_OBJ, 400, 401, 413),
+            }
+        },
+        "/api/realtime": {
+            "get": {"summary": "Active visitors", "security": _KEY, "responses": _responses(_OBJ, 401)}
+        },
+        "/api/goals": {
+            "get": {
+                "summary": "Goal conversions",
+                "security": _KEY,
+                "parameters": _RANGE_PARAMS,
+                "responses": _responses(_OBJ, 400, 401),
+            }
+        },
+        "/api/tech": {
+            "get": {
+                "summary": "Device, browser or OS breakdown",
+                "security": _KEY,
+                "parameters": [
+                    *_RANGE_PARAMS,
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["device", "browser", "os"]},
+                    },
+                ],
+                "responses": _responses(_OBJ, 400, 401),
+            }
+        },
+        "/healthz": {"get": {"summary": "Process is up", "responses": _responses(_OBJ)}},
+        "/readyz": {
+            "get": {"summary": "Store reachable and schema applied", "responses": _responses(_OBJ, 503)}
+        },
+        "/api/admin/sites": {
+            "get": {"summary": "List sites", "security": _ADMIN, "responses": _responses(_OBJ, 401)},
+            "post": {
+                "summary": "Create a site",
+                "security": _ADMIN,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["domain"],
+                        "properties": {"domain": _STR, "timezone": _STR},
+                    }
+                ),
+                "responses": _responses(_OBJ, 400, 401, 409),
+            },
+        },
+        "/api/admin/sites/{site}/keys": {
+            "parameters": [{"name": "site", "in": "path", "required": True, "schema": _STR}],
+            "get": {"summary": "List keys", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+            "post": {
+                "summary": "Create a key",
+                "security": _ADMIN,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": _STR,
+                            "permissions": {
+                                "type": "array",
+                                "items": {"type": "string", "enum": ["read", "tracker"]},
+                            },
+                        },
+                    }
+                ),
+                "responses": _responses(_OBJ, 400, 401, 404),
+            },
+        },
+        "/api/admin/sites/{site}/goals": {
+            "parameters": [{"name": "site", "in": "path", "required": True, "schema": _STR}],
+            "get": {"summary": "List goals", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+            "post": {
+                "summary": "Create a goal",
+                "security": _ADMIN,
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["name", "type"],
+                        "properties": {
+                            "name": _STR,
+                            "type": {"type": "string", "enum": ["pageview", "custom", "form", "click"]},
+                            "match": _STR,
+                        },
+                    }
+                ),
+                "responses": _responses(_OBJ, 400, 401, 404),
+            },
+        },
+    }
+    for name in BREAKDOWNS:
+        paths[f"/api/{name}"] = {
+            "get": {
+                "summary": f"{name} breakdown",
+                "security": _KEY,
+                "parameters": _RANGE_PARAMS,
+                "responses": _responses(_OBJ, 400, 401),
+            }
+        }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Clickport API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "AdminToken": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": _STR, "message": _STR},
+                }
+            },
+        },
+    }
+
+
+_SPEC = build_spec()
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(_SPEC)
+
+
+ROUTES = [Route("/api/openapi.json", openapi, methods=["GET"])]
