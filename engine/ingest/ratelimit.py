@@ -6,7 +6,7 @@ import time
 
 
 class RateLimiter:
-    def __init__(self, capacity: float = 60.0, refill_per_s: float = 1.0, max_keys: int = 1_000_000):
+    def __init__(self, capacity: float = 60.0, refill_per_s: float = 1.0, max_keys: int = 200_000):
         self.capacity = capacity
         self.refill = refill_per_s
         self.max_keys = max_keys
@@ -27,6 +27,13 @@ class RateLimiter:
     def _prune(self, now: float) -> None:
         # A bucket that has refilled completely carries no information: drop it.
         full_after = self.capacity / self.refill
-        self._buckets = {
-            k: v for k, v in self._buckets.items() if now - v[1] < full_after
-        }
+        kept = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+        if len(kept) > self.max_keys // 2:
+            # A flood of distinct IPs: keep the most recently seen half (forgetting a bucket
+            # only ever lets a visitor through, it never blocks one), so memory stays bounded.
+            recent = sorted(kept.items(), key=lambda item: item[1][1])[-(self.max_keys // 2):]
+            kept = dict(recent)
+        self._buckets = kept
+
+    def __len__(self) -> int:
+        return len(self._buckets)
