@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import html
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -100,8 +101,7 @@ def asset(name: str) -> Asset:
             found = Asset.load(name, "application/javascript",
                                f"public, max-age={SCRIPT_MAX_AGE}", minify_tracker)
         else:
-            media = {"js": "application/javascript", "css": "text/css",
-                     "html": "text/html"}[name.rsplit(".", 1)[1]]
+            media = {"js": "application/javascript", "css": "text/css"}[name.rsplit(".", 1)[1]]
             found = Asset.load(name, media, "no-cache")
         _assets[name] = found
     return found
@@ -122,7 +122,31 @@ async def dashboard_asset(request: Request) -> Response:
 
 
 async def dashboard_page(request: Request) -> Response:
-    return asset("dashboard.html").response(request)
+    """The page knows only the site's domain and timezone (so periods follow the site's day);
+    the data come from the query API with the visitor's read key."""
+    site = request.app.state.registry.site_by_domain(request.path_params["domain"].strip())
+    if site is None:
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>Not found</title>"
+            "<link rel=stylesheet href=/dashboard-assets/dashboard.css>"
+            f"<form class=signin><h1>No site {html.escape(request.path_params['domain'])}</h1>"
+            "<p>Create it with <code>clickport sites create DOMAIN</code>.</p></form>",
+            status_code=404,
+        )
+    page = _dashboard_template().replace("{{domain}}", html.escape(site.domain))
+    page = page.replace("{{timezone}}", html.escape(site.timezone))
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache",
+                                       "Referrer-Policy": "no-referrer"})
+
+
+_template: list[str] = []
+
+
+def _dashboard_template() -> str:
+    if not _template:
+        with open(os.path.join(STATIC_DIR, "dashboard.html"), encoding="utf-8") as handle:
+            _template.append(handle.read())
+    return _template[0]
 
 
 async def dashboard_index(request: Request) -> Response:

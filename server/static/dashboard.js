@@ -1,0 +1,485 @@
+// Clickport dashboard: plain JS, no build step, no third-party code. Everything it shows comes
+// from the public API (POST /api/query, GET /api/realtime, GET /api/goals) with a read key that
+// is kept in this tab's sessionStorage only.
+(function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const DOMAIN = document.body.dataset.domain;
+  const TZ = document.body.dataset.timezone || 'UTC';
+  const KEY_STORE = 'cp_dash_key:' + DOMAIN;
+  const LIVE_EVERY_MS = 15000;
+
+  const METRICS = ['visitors', 'sessions', 'pageviews', 'views_per_visit', 'bounce_rate',
+    'avg_duration', 'avg_scroll', 'clickers'];
+  const LABELS = {
+    visitors: 'Unique visitors', sessions: 'Sessions', pageviews: 'Pageviews',
+    views_per_visit: 'Views per visit', bounce_rate: 'Bounce rate', avg_duration: 'Visit duration',
+    avg_scroll: 'Scroll depth', clickers: 'Clickers',
+  };
+  const PANELS = [
+    { id: 'pages', title: 'Pages', metrics: ['visitors', 'pageviews'],
+      tabs: [['page', 'Top pages'], ['entry_page', 'Entry pages'], ['exit_page', 'Exit pages']] },
+    { id: 'sources', title: 'Acquisition', metrics: ['visitors', 'bounce_rate'],
+      tabs: [['channel', 'Channels'], ['source', 'Sources'], ['referrer_url', 'Referrers'],
+        ['utm_campaign', 'Campaigns']] },
+    { id: 'locations', title: 'Locations', metrics: ['visitors'],
+      tabs: [['country', 'Countries'], ['region', 'Regions'], ['city', 'Cities']] },
+    { id: 'devices', title: 'Technology', metrics: ['visitors'],
+      tabs: [['device', 'Devices'], ['browser', 'Browsers'], ['os', 'Operating systems']] },
+  ];
+  const DIM_LABELS = {};
+  PANELS.forEach((p) => p.tabs.forEach(([dim, label]) => { DIM_LABELS[dim] = label.replace(/s$/, ''); }));
+  DIM_LABELS.utm_campaign = 'Campaign';
+  DIM_LABELS.entry_page = 'Entry page';
+  DIM_LABELS.exit_page = 'Exit page';
+  const OPERATOR_LABELS = { is: 'is', is_not: 'is not', contains: 'contains',
+    not_contains: 'does not contain', starts_with: 'starts with', ends_with: 'ends with' };
+
+  const state = {
+    key: null,
+    period: '30d',
+    from: '',
+    to: '',
+    filters: [],
+    tabs: Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]])),
+    generation: 0,
+    liveTimer: null,
+    refreshTimer: null,
+  };
+
+  // --- dates in the site's timezone -----------------------------------------------------------
+
+  function today() {
+    // en-CA formats as YYYY-MM-DD.
+    return new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit',
+      day: '2-digit' }).format(new Date());
+  }
+  function addDays(day, n) {
+    const [y, m, d] = day.split('-').map(Number);
+    return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+  }
+  function addMonths(day, n) {
+    const [y, m] = day.split('-').map(Number);
+    return new Date(Date.UTC(y, m - 1 + n, 1)).toISOString().slice(0, 10);
+  }
+  function daysBetween(a, b) {
+    return Math.round((Date.parse(b) - Date.parse(a)) / 86400000);
+  }
+
+  /** The period as query fields: {period} or {date_range} (end exclusive). */
+  function rangeFields() {
+    if (state.period === 'custom') return { date_range: { start: state.from, end: addDays(state.to, 1) } };
+    return { period: state.period };
+  }
+
+  /** start/end dates (end exclusive) for GET endpoints that take dates. */
+  function rangeDates() {
+    const t = today();
+    const n = { '7d': 7, '14d': 14, '30d': 30, '90d': 90 }[state.period];
+    if (state.period === 'custom') return [state.from, addDays(state.to, 1)];
+    if (state.period === 'yesterday') return [addDays(t, -1), t];
+    if (n) return [addDays(t, 1 - n), addDays(t, 1)];
+    if (state.period === '12m') return [addMonths(t, -11), addDays(t, 1)];
+    if (state.period === 'all') return ['2000-01-01', addDays(t, 1)];
+    return [t, addDays(t, 1)];  // realtime, today
+  }
+
+  function granularity() {
+    if (['realtime', 'today', 'yesterday'].includes(state.period)) return 'hour';
+    if (['7d', '14d', '30d', '90d'].includes(state.period)) return 'date';
+    if (state.period === 'custom') {
+      const days = daysBetween(state.from, state.to) + 1;
+      return days <= 2 ? 'hour' : days <= 92 ? 'date' : 'month';
+    }
+    return 'month';  // 12m, all
+  }
+
+  // --- API ---------------------------------------------------------------------------------------
+
+  class AuthError extends Error {}
+
+  async function api(path, body) {
+    const init = { headers: { 'x-api-key': state.key }, cache: 'no-store' };
+    if (body !== undefined) {
+      init.method = 'POST';
+      init.headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    let data = null;
+    try { data = await response.json(); } catch (e) { /* not JSON */ }
+    if (response.status === 401) throw new AuthError((data && data.message) || 'invalid API key');
+    if (!response.ok) throw new Error((data && data.message) || `${path}: HTTP ${response.status}`);
+    return data;
+  }
+
+  function query(fields) {
+    return api('/api/query', { timezone: TZ, ...rangeFields(), filters: state.filters, ...fields });
+  }
+
+  // --- formatting --------------------------------------------------------------------------------
+
+  const numberFormat = new Intl.NumberFormat('en-US');
+  function compact(n) {
+    if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + 'M';
+    if (n >= 1e4) return (n / 1e3).toFixed(n >= 1e5 ? 0 : 1) + 'k';
+    return numberFormat.format(n);
+  }
+  function duration(seconds) {
+    seconds = Math.round(seconds || 0);
+    if (seconds < 60) return seconds + 's';
+    const m = Math.floor(seconds / 60), s = seconds % 60;
+    if (m < 60) return `${m}m ${String(s).padStart(2, '0')}s`;
+    return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+  }
+  function formatMetric(metric, value) {
+    value = value || 0;
+    switch (metric) {
+      case 'views_per_visit': return value.toFixed(2);
+      case 'bounce_rate': case 'avg_scroll': return value + '%';
+      case 'avg_duration': return duration(value);
+      default: return compact(value);
+    }
+  }
+  function timeLabel(label, dim) {
+    if (dim === 'hour') return label.slice(11, 16);
+    if (dim === 'date' || dim === 'week') {
+      const d = new Date(label + 'T00:00:00Z');
+      return d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+    }
+    if (dim === 'month') {
+      const d = new Date(label + '-01T00:00:00Z');
+      return d.toLocaleDateString('en-US', { month: 'short', year: '2-digit', timeZone: 'UTC' });
+    }
+    return label;
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v);
+    }
+    for (const child of children) if (child != null) node.append(child);
+    return node;
+  }
+
+  // --- URL state (shareable; never holds the key) --------------------------------------------
+
+  function readUrl() {
+    const params = new URLSearchParams(location.search);
+    const period = params.get('period');
+    if (period) state.period = period;
+    state.from = params.get('from') || addDays(today(), -6);
+    state.to = params.get('to') || today();
+    state.filters = params.getAll('filter').map((f) => {
+      const [dimension, operator, ...rest] = f.split('|');
+      return { dimension, operator, value: rest.join('|') };
+    }).filter((f) => f.dimension && OPERATOR_LABELS[f.operator]);
+  }
+  function writeUrl() {
+    const params = new URLSearchParams();
+    params.set('period', state.period);
+    if (state.period === 'custom') { params.set('from', state.from); params.set('to', state.to); }
+    state.filters.forEach((f) => params.append('filter', [f.dimension, f.operator, f.value].join('|')));
+    history.replaceState(null, '', location.pathname + '?' + params.toString());
+  }
+
+  // --- rendering ---------------------------------------------------------------------------------
+
+  function renderFilters() {
+    const box = $('filters');
+    box.replaceChildren();
+    state.filters.forEach((f, i) => {
+      box.append(el('span', { class: 'chip', 'data-dimension': f.dimension },
+        el('span', { text: `${DIM_LABELS[f.dimension] || f.dimension} ${OPERATOR_LABELS[f.operator]} ` }),
+        el('b', { text: f.value }),
+        el('button', { type: 'button', class: 'x', title: 'Remove filter', 'aria-label': 'Remove filter',
+          text: '×', onclick: () => { state.filters.splice(i, 1); refresh(); } })));
+    });
+    if (state.filters.length > 1) {
+      box.append(el('button', { type: 'button', class: 'link', text: 'Clear all',
+        onclick: () => { state.filters = []; refresh(); } }));
+    }
+  }
+
+  function addFilter(dimension, value) {
+    state.filters = state.filters.filter((f) => f.dimension !== dimension);
+    state.filters.push({ dimension, operator: 'is', value });
+    refresh();
+  }
+
+  function renderKpis(data) {
+    const box = $('kpis');
+    box.replaceChildren();
+    const change = (data.comparison && data.comparison.change) || {};
+    for (const metric of METRICS) {
+      const value = data.results[metric];
+      const delta = change[metric];
+      let deltaNode;
+      if (delta === null || delta === undefined) {
+        deltaNode = el('span', { class: 'delta flat', text: data.comparison ? 'new' : '' });
+      } else {
+        // Lower is better for bounce rate (a point difference, not a percentage).
+        const good = metric === 'bounce_rate' ? delta < 0 : delta > 0;
+        const unit = metric === 'bounce_rate' ? ' pp' : '%';
+        deltaNode = el('span', {
+          class: 'delta ' + (delta === 0 ? 'flat' : good ? 'up' : 'down'),
+          'data-change': delta,
+          text: (delta > 0 ? '↑ ' : delta < 0 ? '↓ ' : '') + Math.abs(delta) + unit,
+        });
+      }
+      box.append(el('div', { class: 'kpi', id: 'kpi-' + metric, 'data-metric': metric, 'data-value': value },
+        el('div', { class: 'label', text: LABELS[metric] }),
+        el('div', { class: 'value', text: formatMetric(metric, value) }),
+        deltaNode));
+    }
+  }
+
+  function renderChart(rows, dim) {
+    const box = $('chart');
+    const W = 960, H = 260, L = 48, R = 16, T = 14, B = 30;
+    const NS = 'http://www.w3.org/2000/svg';
+    const svgEl = (tag, attrs, text) => {
+      const node = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img',
+      'aria-label': 'Visitors and pageviews over time', 'data-points': rows.length });
+    const max = Math.max(1, ...rows.map((r) => Math.max(r.visitors || 0, r.pageviews || 0)));
+    const step = niceStep(max / 4);
+    const top = Math.max(step, Math.ceil(max / step) * step);
+    const n = rows.length;
+    const x = (i) => L + (n <= 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / top);
+    for (let v = 0; v <= top + 1e-9; v += step) {
+      svg.append(svgEl('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
+      svg.append(svgEl('text', { x: L - 8, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, compact(v)));
+    }
+    const every = Math.max(1, Math.ceil(n / 10));
+    rows.forEach((r, i) => {
+      if (i % every === 0 || i === n - 1 && n < 10) {
+        svg.append(svgEl('text', { x: x(i), y: H - 8, class: 'axis', 'text-anchor': 'middle' },
+          timeLabel(r[dim], dim)));
+      }
+    });
+    if (n) {
+      const line = (metric) => rows.map((r, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(r[metric] || 0).toFixed(1)}`).join('');
+      svg.append(svgEl('path', { d: `${line('visitors')}L${x(n - 1)},${y(0)}L${x(0)},${y(0)}Z`, class: 'area' }));
+      svg.append(svgEl('path', { d: line('pageviews'), class: 'line pageviews' }));
+      svg.append(svgEl('path', { d: line('visitors'), class: 'line visitors' }));
+      rows.forEach((r, i) => {
+        const dot = svgEl('circle', { cx: x(i), cy: y(r.visitors || 0), r: n > 60 ? 1.5 : 3, class: 'dot' });
+        dot.append(svgEl('title', {}, `${r[dim]}: ${r.visitors || 0} visitors, ${r.pageviews || 0} pageviews`));
+        svg.append(dot);
+      });
+    }
+    box.replaceChildren(svg);
+    $('granularity').textContent = ` · by ${dim}`;
+  }
+
+  function niceStep(raw) {
+    if (raw <= 1) return 1;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    for (const m of [1, 2, 2.5, 5, 10]) if (raw <= m * mag) return m * mag;
+    return 10 * mag;
+  }
+
+  function buildPanels() {
+    const grid = $('panels');
+    grid.replaceChildren();
+    for (const panel of PANELS) {
+      const tabs = el('div', { class: 'tabs', role: 'tablist' });
+      for (const [dim, label] of panel.tabs) {
+        tabs.append(el('button', { type: 'button', role: 'tab', 'data-dim': dim, text: label,
+          onclick: () => { state.tabs[panel.id] = dim; loadPanel(panel, state.generation); } }));
+      }
+      grid.append(el('section', { class: 'card panel', id: 'panel-' + panel.id },
+        el('div', { class: 'card-head' }, el('h2', { text: panel.title }), tabs),
+        el('table', { class: 'rows' })));
+    }
+  }
+
+  async function loadPanel(panel, generation) {
+    const dim = state.tabs[panel.id];
+    const section = $('panel-' + panel.id);
+    section.querySelectorAll('[role=tab]').forEach((b) => b.setAttribute('aria-selected', b.dataset.dim === dim));
+    section.dataset.dimension = dim;
+    const data = await query({ metrics: panel.metrics, dimensions: [dim], limit: 10 });
+    if (generation !== state.generation) return;
+    const table = section.querySelector('table');
+    const head = el('tr', {}, el('th', { text: DIM_LABELS[dim] || dim }),
+      ...panel.metrics.map((m) => el('th', { class: 'num', text: LABELS[m].replace('Unique ', '') })));
+    table.replaceChildren(head);
+    const rows = data.results;
+    if (!rows.length) {
+      table.append(el('tr', {}, el('td', { class: 'muted', colspan: panel.metrics.length + 1, text: 'No data yet' })));
+      return;
+    }
+    const max = Math.max(1, ...rows.map((r) => r[panel.metrics[0]] || 0));
+    const active = state.filters.some((f) => f.dimension === dim);
+    for (const row of rows) {
+      const value = String(row[dim]);
+      const pct = (100 * (row[panel.metrics[0]] || 0)) / max;
+      table.append(el('tr', {
+        class: 'row' + (active ? ' active' : ''), 'data-value': value, tabindex: 0,
+        title: `Filter: ${DIM_LABELS[dim] || dim} is ${value}`,
+        onclick: () => addFilter(dim, value),
+        onkeydown: (e) => { if (e.key === 'Enter') addFilter(dim, value); },
+      },
+      el('td', { class: 'name', style: `--pct:${pct.toFixed(1)}%` }, el('span', { text: value })),
+      ...panel.metrics.map((m) => el('td', { class: 'num', 'data-metric': m, text: formatMetric(m, row[m]) }))));
+    }
+  }
+
+  async function loadGoals(generation) {
+    const [start, end] = rangeDates();
+    const params = new URLSearchParams({ start_date: start, end_date: end, timezone: TZ });
+    const data = await api('/api/goals?' + params);
+    if (generation !== state.generation) return;
+    const table = $('goals');
+    table.replaceChildren(el('tr', {}, el('th', { text: 'Goal' }), el('th', { class: 'num', text: 'Visitors' }),
+      el('th', { class: 'num', text: 'Conversions' }), el('th', { class: 'num', text: 'Revenue' })));
+    const goals = data.goals || [];
+    if (!goals.length) {
+      table.append(el('tr', {}, el('td', { class: 'muted', colspan: 4,
+        text: 'No goals configured (clickport goals create …)' })));
+    }
+    for (const g of goals) {
+      const count = g.submissions ?? g.events ?? g.clicks ?? g.pageviews ?? 0;
+      table.append(el('tr', { 'data-goal': g.name },
+        el('td', { class: 'name' }, el('span', { text: g.name }), el('small', { class: 'muted', text: ' ' + g.type })),
+        el('td', { class: 'num', text: compact(g.visitors || 0) }),
+        el('td', { class: 'num', 'data-metric': 'conversions', text: compact(count) }),
+        el('td', { class: 'num', 'data-metric': 'revenue', text: revenue(g) })));
+    }
+  }
+
+  function revenue(goal) {
+    const total = goal.total_revenue;
+    if (total === undefined || total === null) return '';
+    const money = (amount, currency) => {
+      try {
+        return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);
+      } catch (e) {
+        return `${amount} ${currency || ''}`.trim();
+      }
+    };
+    if (typeof total === 'number') return goal.currency ? money(total, goal.currency) : String(total);
+    return Object.entries(total).map(([c, a]) => money(a, c)).join(' + ');
+  }
+
+  async function loadLive() {
+    try {
+      const data = await api('/api/realtime');
+      $('live-count').textContent = data.count;
+      $('live').hidden = false;
+    } catch (e) {
+      if (e instanceof AuthError) signOut(e.message);
+    }
+  }
+
+  // --- refresh cycle -----------------------------------------------------------------------------
+
+  async function refresh() {
+    writeUrl();
+    renderFilters();
+    const generation = ++state.generation;
+    const main = $('dash');
+    main.dataset.state = 'loading';
+    $('error').hidden = true;
+    const dim = granularity();
+    try {
+      const [kpis, series] = await Promise.all([
+        query({ metrics: METRICS, include_comparison: true }),
+        query({ metrics: ['visitors', 'pageviews'], dimensions: [dim], limit: 10000 }),
+        ...PANELS.map((p) => loadPanel(p, generation)),
+        loadGoals(generation),
+      ]);
+      if (generation !== state.generation) return;
+      renderKpis(kpis);
+      renderChart(series.results, dim);
+      main.dataset.state = 'ready';
+      main.dataset.generation = generation;
+    } catch (e) {
+      if (generation !== state.generation) return;
+      if (e instanceof AuthError) return signOut(e.message);
+      $('error').textContent = e.message;
+      $('error').hidden = false;
+      main.dataset.state = 'error';
+    }
+    clearTimeout(state.refreshTimer);
+    if (state.period === 'realtime') state.refreshTimer = setTimeout(refresh, 30000);
+  }
+
+  // --- sign-in -----------------------------------------------------------------------------------
+
+  function signOut(message) {
+    try { sessionStorage.removeItem(KEY_STORE); } catch (e) { /* storage blocked */ }
+    state.key = null;
+    clearInterval(state.liveTimer);
+    clearTimeout(state.refreshTimer);
+    $('dash').hidden = true;
+    $('signout').hidden = true;
+    $('live').hidden = true;
+    $('signin').hidden = false;
+    $('signin-error').textContent = message || '';
+  }
+
+  function signIn(key) {
+    state.key = key;
+    $('signin').hidden = true;
+    $('dash').hidden = false;
+    $('signout').hidden = false;
+    buildPanels();
+    refresh();
+    loadLive();
+    clearInterval(state.liveTimer);
+    state.liveTimer = setInterval(loadLive, LIVE_EVERY_MS);
+  }
+
+  $('signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const key = $('key').value.trim();
+    state.key = key;
+    try {
+      await api('/api/realtime');
+    } catch (err) {
+      $('signin-error').textContent = err.message;
+      return;
+    }
+    try { sessionStorage.setItem(KEY_STORE, key); } catch (err) { /* memory only */ }
+    $('key').value = '';
+    signIn(key);
+  });
+  $('signout').addEventListener('click', () => signOut(''));
+
+  $('period').addEventListener('change', () => {
+    const value = $('period').value;
+    $('custom').hidden = value !== 'custom';
+    if (value === 'custom') return;
+    state.period = value;
+    refresh();
+  });
+  $('custom-apply').addEventListener('click', () => {
+    const from = $('custom-from').value, to = $('custom-to').value;
+    if (!from || !to || from > to) return;
+    state.period = 'custom';
+    state.from = from;
+    state.to = to;
+    refresh();
+  });
+
+  readUrl();
+  $('period').value = state.period;
+  $('custom').hidden = state.period !== 'custom';
+  $('custom-from').value = state.from;
+  $('custom-to').value = state.to;
+  let saved = null;
+  try { saved = sessionStorage.getItem(KEY_STORE); } catch (e) { /* storage blocked */ }
+  if (saved) signIn(saved); else signOut('');
+})();
