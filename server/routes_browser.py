@@ -18,7 +18,7 @@ import hashlib
 import html
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -152,7 +152,7 @@ def _dashboard_template() -> str:
 async def dashboard_index(request: Request) -> Response:
     domain = request.query_params.get("domain", "").strip().lower()
     if domain:
-        return RedirectResponse(f"/dashboard/{domain}", status_code=303)
+        return RedirectResponse(f"/dashboard/{quote(domain, safe='')}", status_code=303)
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>Clickport</title>"
         "<link rel=stylesheet href=/dashboard-assets/dashboard.css>"
