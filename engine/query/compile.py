@@ -1,0 +1,396 @@
+"""Step 4: a planned query → one ClickHouse SELECT and its parameters.
+
+Printer rules (HogQL-style): every value from the request — filter values, the site id, the
+range, the time zone, limit and offset — is bound as a server-side ``{name:Type}`` parameter and
+never appears in the SQL text; every identifier comes from the whitelists in fields.py; the
+only literals in the SQL are constants of this module (empty-value labels, event types).
+
+Shape of the SQL: one aggregate subquery per source (plan.py), each returning the dimension
+columns ``d0..dn`` (the same expressions, so they join) and metric columns ``m_<metric>``
+already rounded; several sources are FULL OUTER JOINed on the dimensions (a group missing on
+one side reads as 0, ClickHouse's default for join_use_nulls = 0), or CROSS JOINed when there
+are no dimensions. Time buckets are numeric wall-clock keys (see periods.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.query.fields import EMPTY_LABELS, NEGATIVE_OPERATORS, TIME_DIMENSIONS
+from engine.query.parse import Filter, Query
+from engine.query.periods import DateRange
+from engine.query.plan import ENTRY_EXIT, EVENTS, PAGE_VISITS, SESSIONS, Plan, plan_query
+
+_SAFE_LITERAL = re.compile(r"[A-Za-z0-9 /()_.-]*")
+DT64 = "DateTime64(3, 'UTC')"
+
+
+def literal(text: str) -> str:
+    """A code constant as an SQL string literal (never used for request values)."""
+    assert _SAFE_LITERAL.fullmatch(text), text
+    return f"'{text}'"
+
+
+class Params:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def bind(self, value: Any, type_: str) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def fixed(self, name: str, value: Any, type_: str) -> str:
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+
+@dataclass
+class Compiled:
+    sql: str
+    params: dict[str, Any]
+    dimensions: tuple[str, ...]
+    metrics: tuple[str, ...]
+    # Whether ordering and paging happen in the SQL (False for time-only series, which the
+    # shaper fills with empty buckets and then orders and pages).
+    paged_in_sql: bool
+    plan: Plan | None = field(default=None, repr=False)
+
+    def __iter__(self):  # so `sql, params = compile_query(...)` works
+        return iter((self.sql, self.params))
+
+
+def _ts(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+# --- expressions ----------------------------------------------------------------------------
+
+def labelled(expr: str, dimension: str) -> str:
+    label = EMPTY_LABELS.get(dimension)
+    if label is None:
+        return expr
+    return f"if({expr} = '', {literal(label)}, {expr})"
+
+
+def time_key(expr: str, dimension: str, tz: str) -> str:
+    if dimension == "hour":
+        return f"intDiv(toYYYYMMDDhhmmss({expr}, {tz}), 10000)"
+    if dimension == "date":
+        return f"toYYYYMMDD({expr}, {tz})"
+    if dimension == "week":
+        return f"toYYYYMMDD(toMonday({expr}, {tz}))"
+    if dimension == "month":
+        return f"toYYYYMM({expr}, {tz})"
+    raise ValueError(dimension)
+
+
+def predicate(expr: str, flt: Filter, params: Params) -> str:
+    """One filter on one (labelled) expression; a list ORs, or ANDs for negative operators."""
+    values = list(flt.values)
+    op = flt.operator
+    if op in ("is", "is_not"):
+        if len(values) == 1:
+            test = f"{expr} = {params.bind(values[0], 'String')}"
+        else:
+            test = f"has({params.bind(values, 'Array(String)')}, {expr})"
+        return f"NOT ({test})" if op == "is_not" else test
+    template = {
+        "contains": "positionCaseInsensitiveUTF8({x}, {v}) > 0",
+        "not_contains": "positionCaseInsensitiveUTF8({x}, {v}) > 0",
+        "starts_with": "startsWith({x}, {v})",
+        "ends_with": "endsWith({x}, {v})",
+    }[op]
+    if len(values) == 1:
+        test = template.format(x=expr, v=params.bind(values[0], "String"))
+    else:
+        array = params.bind(values, "Array(String)")
+        test = f"arrayExists(v -> {template.format(x=expr, v='v')}, {array})"
+    return f"NOT ({test})" if op in NEGATIVE_OPERATORS else test
+
+
+def _and(parts: list[str]) -> str:
+    return " AND ".join(f"({p})" for p in parts) if parts else "1"
+
+
+def rounded_ratio(numerator: str, denominator: str, scale: int = 1) -> str:
+    """round(numerator * scale / denominator), half away from zero, in exact integer arithmetic
+    (all inputs are non-negative); 0 when the denominator is 0."""
+    num = f"({numerator})" if scale == 1 else f"{scale} * ({numerator})"
+    return (f"if(({denominator}) = 0, 0, "
+            f"intDiv(2 * {num} + ({denominator}), 2 * ({denominator})))")
+
+
+class _Ctx:
+    def __init__(self, query: Query, plan: Plan, site_id: int, rng: DateRange, params: Params):
+        self.query = query
+        self.plan = plan
+        self.params = params
+        self.site = params.fixed("site", site_id, "UInt32")
+        self.start = params.fixed("start", _ts(rng.start), DT64)
+        self.end = params.fixed("end", _ts(rng.end), DT64)
+        self.tz = params.fixed("tz", rng.timezone, "String")
+
+    def page_predicate(self, expr: str) -> str:
+        return _and([predicate(expr, f, self.params) for f in self.plan.page_filters])
+
+
+# --- the merged-sessions subquery -------------------------------------------------------------
+
+_SESSION_AGG = {
+    "user_id": "any(user_id)",
+    "pageviews": "sum(pageviews)",
+    "clicks": "sum(clicks)",
+    "engaged_ms": "sum(engaged_ms)",
+    "max_scroll": "max(max_scroll)",
+    "last_activity": "max(last_activity)",
+    "entry": "argMinMerge(entry_page)",
+    "exit": "argMaxMerge(exit_page)",
+}
+
+
+def sessions_subquery(ctx: _Ctx, columns: set[str], page_mode: str | None) -> str:
+    """Sessions started in the range, merged per session key, session filters applied.
+    Output columns are prefixed s_ (s_start, s_id, s_<column>). page_mode: "viewed" keeps the
+    sessions with a pageview matching the page filters, "entered" those whose entry page matches."""
+    plan = ctx.plan
+    needed = set(columns)
+    if plan.entry_exit_filters:
+        needed |= {"entry" if f.dimension == "entry_page" else "exit" for f in plan.entry_exit_filters}
+    if page_mode:
+        needed.add("entry")
+    select = ["session_start AS s_start", "session_id AS s_id"]
+    for name in sorted(needed):
+        select.append(f"{_SESSION_AGG.get(name, f'any({name})')} AS s_{name}")
+    where = [f"site_id = {ctx.site}", f"session_start >= {ctx.start}", f"session_start < {ctx.end}"]
+    for flt in plan.session_filters:
+        where.append(predicate(labelled(flt.dimension, flt.dimension), flt, ctx.params))
+    if page_mode == "viewed":
+        where.append(
+            f"session_id IN (SELECT session_id FROM page_visits WHERE site_id = {ctx.site} "
+            f"AND session_start >= {ctx.start} AND session_start < {ctx.end} "
+            f"AND {ctx.page_predicate('pathname')})"
+        )
+    having = []
+    for flt in plan.entry_exit_filters:
+        column = "s_entry" if flt.dimension == "entry_page" else "s_exit"
+        having.append(predicate(labelled(column, flt.dimension), flt, ctx.params))
+    if page_mode == "entered":
+        having.append(ctx.page_predicate("s_entry"))
+    sql = (f"SELECT {', '.join(select)} FROM sessions WHERE {_and(where)} "
+           f"GROUP BY session_start, session_id")
+    if having:
+        sql += f" HAVING {_and(having)}"
+    return sql
+
+
+def _session_columns_for_dims(dims: tuple[str, ...], page_is_entry: bool) -> set[str]:
+    cols = set()
+    for d in dims:
+        if d == "entry_page" or (d == "page" and page_is_entry):
+            cols.add("entry")
+        elif d == "exit_page":
+            cols.add("exit")
+        elif d not in TIME_DIMENSIONS and d != "page":
+            cols.add(d)
+    return cols
+
+
+def _session_dim(d: str, ctx: _Ctx, alias: str = "s") -> str:
+    if d in TIME_DIMENSIONS:
+        return time_key(f"{alias}.s_start", d, ctx.tz)
+    if d in ("page", "entry_page"):
+        return labelled(f"{alias}.s_entry", "entry_page")
+    if d == "exit_page":
+        return labelled(f"{alias}.s_exit", "exit_page")
+    return labelled(f"{alias}.s_{d}", d)
+
+
+# --- the three sources ------------------------------------------------------------------------
+
+def _dims_select(exprs: list[str]) -> tuple[str, str]:
+    select = ", ".join(f"{e} AS d{i}" for i, e in enumerate(exprs))
+    group = ", ".join(f"d{i}" for i in range(len(exprs)))
+    return select, group
+
+
+def _aggregate(dim_exprs: list[str], metric_exprs: list[str], from_where: str) -> str:
+    dims_sql, group = _dims_select(dim_exprs)
+    select = ", ".join(([dims_sql] if dims_sql else []) + metric_exprs)
+    sql = f"SELECT {select} FROM {from_where}"
+    if group:
+        sql += f" GROUP BY {group}"
+    return sql
+
+
+def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
+    plan, dims = ctx.plan, ctx.query.dimensions
+    page_scope = plan.page_dimension or bool(plan.page_filters)
+    where = [f"e.site_id = {ctx.site}", f"e.timestamp >= {ctx.start}", f"e.timestamp < {ctx.end}"]
+    for flt in plan.session_filters:
+        where.append(predicate(labelled(f"e.{flt.dimension}", flt.dimension), flt, ctx.params))
+    if page_scope:
+        types = "('pageview', 'click')" if "clickers" in metrics else "('pageview')"
+        where.append(f"e.type IN {types}")
+        if plan.page_filters:
+            where.append(ctx.page_predicate("e.pathname"))
+    source = "events AS e"
+    if plan.events_join_sessions:
+        columns = _session_columns_for_dims(dims, page_is_entry=False)
+        source += (f" INNER JOIN ({sessions_subquery(ctx, columns, None)}) AS s "
+                   f"ON e.session_id = s.s_id")
+    elif plan.entry_exit_filters:
+        where.append(f"e.session_id IN (SELECT s_id FROM ({sessions_subquery(ctx, set(), None)}))")
+    dim_exprs = []
+    for d in dims:
+        if d in TIME_DIMENSIONS:
+            dim_exprs.append(time_key("e.timestamp", d, ctx.tz))
+        elif d == "page":
+            dim_exprs.append("e.pathname")
+        elif d in ENTRY_EXIT:
+            dim_exprs.append(_session_dim(d, ctx))
+        else:
+            dim_exprs.append(labelled(f"e.{d}", d))
+    pageview = "e.type = 'pageview'"
+    exprs = {
+        "visitors": f"uniqIf(e.user_id, {pageview})" if page_scope else "uniq(e.user_id)",
+        "pageviews": f"countIf({pageview})",
+        "sessions": f"uniqIf(e.session_id, {pageview})",
+        "clickers": "uniqIf(e.session_id, e.type = 'click')",
+    }
+    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
+    return _aggregate(dim_exprs, metric_exprs, f"{source} WHERE {_and(where)}")
+
+
+BOUNCED = ("(s.s_pageviews <= 1 AND s.s_clicks = 0 AND s.s_max_scroll < 25 "
+           "AND s.s_engaged_ms < 15000)")
+# Engaged time when the session reported any; else last non-engagement event − first event.
+DURATION_MS = ("if(s.s_engaged_ms > 0, toInt64(s.s_engaged_ms), greatest(toInt64(0), "
+               "toUnixTimestamp64Milli(s.s_last_activity) - toUnixTimestamp64Milli(s.s_start)))")
+
+
+def sessions_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
+    plan, dims = ctx.plan, ctx.query.dimensions
+    page_mode = None
+    if plan.page_filters:
+        page_mode = "entered" if plan.page_dimension else "viewed"
+    columns = _session_columns_for_dims(dims, page_is_entry=True)
+    needs = {
+        "visitors": {"user_id"}, "pageviews": {"pageviews"}, "views_per_visit": {"pageviews"},
+        "bounce_rate": {"pageviews", "clicks", "max_scroll", "engaged_ms"},
+        "avg_duration": {"engaged_ms", "last_activity"}, "clickers": {"clicks"}, "sessions": set(),
+    }
+    for m in metrics:
+        columns |= needs[m]
+    if plan.page_dimension:
+        columns.add("pageviews")
+    sub = sessions_subquery(ctx, columns, page_mode)
+    where = ["s.s_pageviews > 0"] if plan.page_dimension else []
+    n = "count()"
+    if page_mode == "viewed":
+        entered = ctx.page_predicate("s.s_entry")
+        bounce = rounded_ratio(f"countIf({BOUNCED} AND {entered})", f"countIf({entered})", 100)
+    else:
+        bounce = rounded_ratio(f"countIf({BOUNCED})", n, 100)
+    exprs = {
+        "sessions": n,
+        "visitors": "uniq(s.s_user_id)",
+        "pageviews": "sum(s.s_pageviews)",
+        "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
+        "bounce_rate": bounce,
+        "avg_duration": rounded_ratio(f"sum({DURATION_MS})", f"1000 * {n}"),
+        "clickers": "countIf(s.s_clicks > 0)",
+    }
+    dim_exprs = [_session_dim(d, ctx) for d in dims]
+    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
+    from_where = f"({sub}) AS s"
+    if where:
+        from_where += f" WHERE {_and(where)}"
+    return _aggregate(dim_exprs, metric_exprs, from_where)
+
+
+def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
+    plan, dims = ctx.plan, ctx.query.dimensions
+    where = [f"site_id = {ctx.site}", f"session_start >= {ctx.start}", f"session_start < {ctx.end}"]
+    if plan.page_filters:
+        where.append(ctx.page_predicate("pathname"))
+    sub = (
+        "SELECT session_start AS pv_start, page_visit_id AS pv_id, any(session_id) AS pv_sid, "
+        "any(pathname) AS pv_path, max(max_scroll) AS pv_scroll, max(max_engaged_ms) AS pv_eng, "
+        "max(has_scroll) AS pv_hs, max(has_engagement) AS pv_he "
+        f"FROM page_visits WHERE {_and(where)} GROUP BY session_start, page_visit_id"
+    )
+    source = f"({sub}) AS pv"
+    if plan.page_visits_join_sessions:
+        columns = _session_columns_for_dims(dims, page_is_entry=False)
+        source += f" INNER JOIN ({sessions_subquery(ctx, columns, None)}) AS s ON pv.pv_sid = s.s_id"
+    dim_exprs = []
+    for d in dims:
+        if d in TIME_DIMENSIONS:
+            dim_exprs.append(time_key("pv.pv_start", d, ctx.tz))
+        elif d == "page":
+            dim_exprs.append("pv.pv_path")
+        else:
+            dim_exprs.append(_session_dim(d, ctx))
+    scrolled, engaged = "pv.pv_hs = 1", "pv.pv_he = 1"
+    exprs = {
+        "avg_scroll": rounded_ratio(f"sumIf(pv.pv_scroll, {scrolled})", f"countIf({scrolled})"),
+        "avg_duration": rounded_ratio(f"sumIf(pv.pv_eng, {engaged})", f"1000 * countIf({engaged})"),
+    }
+    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
+    return _aggregate(dim_exprs, metric_exprs, source)
+
+
+_SOURCES = {EVENTS: events_source, SESSIONS: sessions_source, PAGE_VISITS: page_visits_source}
+
+
+# --- the whole query ----------------------------------------------------------------------------
+
+def order_terms(query: Query) -> list[str]:
+    """ORDER BY: the requested column (or time ascending, then the first metric descending),
+    then every dimension ascending, so ties always come out in the same order."""
+    dims = query.dimensions
+    col = {**{d: f"d{i}" for i, d in enumerate(dims)}, **{m: f"m_{m}" for m in query.metrics}}
+    terms: list[str] = []
+    used: set[str] = set()
+    if query.order_by:
+        terms.append(f"{col[query.order_by]} {query.order_dir.upper()}")
+        used.add(query.order_by)
+    else:
+        time_dim = query.time_dimension
+        if time_dim:
+            terms.append(f"{col[time_dim]} ASC")
+            used.add(time_dim)
+        terms.append(f"{col[query.metrics[0]]} DESC")
+        used.add(query.metrics[0])
+    terms += [f"{col[d]} ASC" for d in dims if d not in used]
+    return terms
+
+
+def compile_planned(query: Query, site_id: int, rng: DateRange) -> Compiled:
+    plan = plan_query(query)
+    params = Params()
+    ctx = _Ctx(query, plan, site_id, rng, params)
+    parts = [(name, _SOURCES[name](ctx, metrics)) for name, metrics in plan.sources.items()]
+    dims = query.dimensions
+    dim_cols = [f"d{i}" for i in range(len(dims))]
+    metric_cols = [f"m_{m}" for m in query.metrics]
+    select = ", ".join(dim_cols + metric_cols)
+    if len(parts) == 1:
+        body = f"({parts[0][1]}) AS q0"
+    else:
+        joiner = f" FULL OUTER JOIN {{}} USING ({', '.join(dim_cols)})" if dims else " CROSS JOIN {}"
+        body = f"({parts[0][1]}) AS q0"
+        for i, (_, sql) in enumerate(parts[1:], start=1):
+            body += joiner.format(f"({sql}) AS q{i}")
+    sql = f"SELECT {select} FROM {body}"
+    time_only = bool(dims) and all(d in TIME_DIMENSIONS for d in dims)
+    paged_in_sql = bool(dims) and not time_only
+    if paged_in_sql:
+        sql += f" ORDER BY {', '.join(order_terms(query))}"
+        sql += (f" LIMIT {params.fixed('limit', query.limit, 'UInt64')}"
+                f" OFFSET {params.fixed('offset', query.offset, 'UInt64')}")
+    assert "%" not in sql  # clickhouse-connect would try client-side %-binding
+    return Compiled(sql, params.values, dims, query.metrics, paged_in_sql, plan)

@@ -1,0 +1,85 @@
+"""Step 3: decide which stored aggregate answers each metric, and which joins that needs.
+
+Three sources, each read only within the query's site and time range:
+
+- ``events``      raw events (time = event timestamp): visitors and pageviews; with the ``page``
+                  dimension also the page's own sessions and clickers (clicks made on that page).
+- ``sessions``    the sessions AggregatingMergeTree, merged per session (time = session start):
+                  sessions, views_per_visit, bounce_rate, avg_duration, clickers; and visitors /
+                  pageviews when rows are entry or exit pages (those are properties of sessions).
+- ``page_visits`` the page-visit aggregate (time = its session's start): avg_scroll; and
+                  avg_duration per page visit when rows are pages.
+
+Session-attribute filters (source, country, …) are plain predicates on every source (the
+attributes are copied onto every event and session row). Entry/exit-page filters select sessions
+(HAVING on the merged session); events and page visits reach them through the sessions source.
+Page filters apply to the page of a pageview / page visit; the sessions source keeps the sessions
+that viewed a matching page, and bounce_rate only those that entered on one (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.query.fields import SESSION_DIMENSIONS, TIME_DIMENSIONS
+from engine.query.parse import Filter, Query
+
+EVENTS, SESSIONS, PAGE_VISITS = "events", "sessions", "page_visits"
+ENTRY_EXIT = ("entry_page", "exit_page")
+
+
+@dataclass(frozen=True)
+class Plan:
+    # source → the metrics it computes, in request order; sources in a fixed order.
+    sources: dict[str, tuple[str, ...]]
+    page_filters: tuple[Filter, ...]
+    session_filters: tuple[Filter, ...]   # session attributes
+    entry_exit_filters: tuple[Filter, ...]
+    page_dimension: bool
+    # events must be joined to merged sessions (rows keyed by entry/exit page as well as page)
+    events_join_sessions: bool
+    # page visits must be joined to merged sessions (session filters or session dimensions)
+    page_visits_join_sessions: bool
+
+
+def metric_source(metric: str, dimensions: tuple[str, ...]) -> str:
+    page_dim = "page" in dimensions
+    entry_exit_dim = any(d in ENTRY_EXIT for d in dimensions)
+    if metric in ("visitors", "pageviews"):
+        return SESSIONS if entry_exit_dim and not page_dim else EVENTS
+    if metric in ("sessions", "clickers"):
+        return EVENTS if page_dim else SESSIONS
+    if metric in ("views_per_visit", "bounce_rate"):
+        return SESSIONS
+    if metric == "avg_duration":
+        return PAGE_VISITS if page_dim else SESSIONS
+    if metric == "avg_scroll":
+        return PAGE_VISITS
+    raise ValueError(metric)
+
+
+def plan_query(query: Query) -> Plan:
+    sources: dict[str, list[str]] = {}
+    for metric in query.metrics:
+        sources.setdefault(metric_source(metric, query.dimensions), []).append(metric)
+    ordered = {name: tuple(sources[name]) for name in (EVENTS, SESSIONS, PAGE_VISITS)
+               if name in sources}
+    page_filters = tuple(f for f in query.filters if f.dimension == "page")
+    entry_exit = tuple(f for f in query.filters if f.dimension in ENTRY_EXIT)
+    session_filters = tuple(f for f in query.filters if f.dimension in SESSION_DIMENSIONS)
+    dims = query.dimensions
+    page_dim = "page" in dims
+    events_join = EVENTS in ordered and any(d in ENTRY_EXIT for d in dims)
+    pv_join = PAGE_VISITS in ordered and (
+        bool(entry_exit) or bool(session_filters)
+        or any(d not in TIME_DIMENSIONS and d != "page" for d in dims)
+    )
+    return Plan(
+        sources=ordered,
+        page_filters=page_filters,
+        session_filters=session_filters,
+        entry_exit_filters=entry_exit,
+        page_dimension=page_dim,
+        events_join_sessions=events_join,
+        page_visits_join_sessions=pv_join,
+    )

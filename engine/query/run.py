@@ -1,0 +1,138 @@
+"""The pipeline: parse → periods → plan → compile → run → shape.
+
+Entry points (also used by the benchmark in loadtest/):
+
+- ``run_query(store, site, body, now=None)``       async, returns the response dict
+- ``run_query_sync(store, site, body, now=None)``  the same, blocking
+- ``compile_query(site, body, now=None, first_event=None)`` → ``Compiled`` (``sql, params =``
+  works too): the exact SQL and parameters the engine would run, for inspection.
+
+``now`` is an aware datetime (default: the current time): the frozen clock for tests.
+Errors: ``QueryError`` (a 400: field + valid values), ``engine.store.QueryLimitError`` (the
+per-query time or memory cap was hit), ``engine.store.StoreError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from engine.query.compile import Compiled, compile_planned
+from engine.query.errors import QueryError
+from engine.query.parse import Filter, Query, parse_query
+from engine.query.periods import DateRange, resolve_range
+from engine.query.shape import Rows, comparison_block, totals
+from engine.sites import Site
+from engine.store import Store
+
+UTC = dt.UTC
+# Settings for every read query, on top of the store's time and memory caps.
+READ_SETTINGS = {"join_use_nulls": 0, "readonly": 2}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def settings(store: Store) -> dict[str, Any]:
+    return {**store.query_settings(), **READ_SETTINGS}
+
+
+def first_event_time(store: Store, site_id: int) -> dt.datetime | None:
+    rows = store.rows(
+        "SELECT session_start FROM sessions WHERE site_id = {site:UInt32} "
+        "ORDER BY session_start LIMIT 1",
+        {"site": site_id}, settings=settings(store),
+    )
+    return rows[0][0] if rows else None
+
+
+def _site_id(site: Site | int) -> int:
+    return site if isinstance(site, int) else site.site_id
+
+
+def _as_query(body: dict | Query) -> Query:
+    return body if isinstance(body, Query) else parse_query(body)
+
+
+def resolve(query: Query, now: dt.datetime | None, first_event: dt.datetime | None) -> DateRange:
+    return resolve_range(query.period, query.date_range, query.timezone, now or utcnow(), first_event)
+
+
+def compile_query(site: Site | int, body: dict | Query, now: dt.datetime | None = None,
+                  first_event: dt.datetime | None = None) -> Compiled:
+    """The SQL and parameters for a query body (no store access; for period "all" pass the
+    site's first event time, else the range starts today)."""
+    query = _as_query(body)
+    return compile_planned(query, _site_id(site), resolve(query, now, first_event))
+
+
+def _check_now(now: dt.datetime | None) -> dt.datetime:
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def run_query_sync(store: Store, site: Site | int, body: dict | Query,
+                   now: dt.datetime | None = None) -> dict[str, Any]:
+    query = _as_query(body)
+    now = _check_now(now)
+    site_id = _site_id(site)
+    first = first_event_time(store, site_id) if query.period == "all" else None
+    rng = resolve(query, now, first)
+    compiled = compile_planned(query, site_id, rng)
+    raw = store.rows(compiled.sql, compiled.params, settings=settings(store))
+    if not query.dimensions:
+        current = totals(query, raw)
+        response: dict[str, Any] = {"results": current}
+        if query.include_comparison:
+            prev_range = rng.previous()
+            prev_compiled = compile_planned(query, site_id, prev_range)
+            previous = totals(query, store.rows(prev_compiled.sql, prev_compiled.params,
+                                                settings=settings(store)))
+            response["comparison"] = comparison_block(query, current, previous, prev_range)
+        return response
+
+    rows = Rows(query, rng, raw, fill=not compiled.paged_in_sql)
+    if not compiled.paged_in_sql:
+        rows.order_and_page()
+    response = {"results": rows.rows}
+    if query.include_comparison:
+        prev_range = rng.previous()
+        prev_query = _comparison_query(query, rows)
+        prev_raw: list[tuple] = []
+        if prev_query is not None:
+            prev_compiled = compile_planned(prev_query, site_id, prev_range)
+            prev_raw = store.rows(prev_compiled.sql, prev_compiled.params,
+                                  settings=settings(store))
+        previous = Rows(query, prev_range, prev_raw, fill=not compiled.paged_in_sql)
+        response["comparison"] = comparison_block(query, rows, previous, prev_range)
+    return response
+
+
+def _comparison_query(query: Query, rows: Rows) -> Query | None:
+    """The query for the previous period: for rows keyed by non-time dimensions, only the
+    groups on the current page (an `is` filter per dimension), unpaged."""
+    extra = []
+    for d in query.dimensions:
+        if d == query.time_dimension:
+            continue
+        values = tuple(dict.fromkeys(row[d] for row in rows.rows))
+        if not values:
+            return None
+        extra.append(Filter(d, "is", values))
+    if not extra:
+        return query
+    return dataclasses.replace(query, filters=query.filters + tuple(extra), limit=10**9, offset=0,
+                               order_by=None)
+
+
+async def run_query(store: Store, site: Site | int, body: dict | Query,
+                    now: dt.datetime | None = None) -> dict[str, Any]:
+    return await asyncio.to_thread(run_query_sync, store, site, body, now)
+
+
+__all__ = ["run_query", "run_query_sync", "compile_query", "QueryError"]

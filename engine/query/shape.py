@@ -1,0 +1,144 @@
+"""Step 6: result rows → the response shapes of API_REFERENCE.txt.
+
+Time-only series are completed here: every bucket of the range, empty ones as zeros, oldest
+first (or ordered by the requested metric, ties by time), then paged if limit/offset were given.
+Metric values arrive already rounded by the SQL (half away from zero, integer arithmetic).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from engine.query.fields import TIME_DIMENSIONS
+from engine.query.parse import Query
+from engine.query.periods import DateRange, bucket_label, buckets
+
+FLOAT_METRICS = frozenset({"views_per_visit"})
+
+
+def zero(metric: str) -> int | float:
+    return 0.0 if metric in FLOAT_METRICS else 0
+
+
+def metric_value(metric: str, value: Any) -> int | float:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return zero(metric)
+    if metric in FLOAT_METRICS:
+        return round(float(value), 2)
+    return int(value)
+
+
+def round_half_away(value: Fraction) -> int:
+    magnitude = math.floor(abs(value) + Fraction(1, 2))
+    return magnitude if value >= 0 else -magnitude
+
+
+def change(metric: str, new: int | float, old: int | float) -> int | None:
+    """Percent change rounded to an integer; bounce_rate as a difference in points;
+    0 when both are 0; None (null) when only the old value is 0."""
+    if metric == "bounce_rate":
+        return int(new) - int(old)
+    if old == 0:
+        return 0 if new == 0 else None
+    new_f, old_f = Fraction(str(new)), Fraction(str(old))
+    return round_half_away((new_f - old_f) * 100 / old_f)
+
+
+class Rows:
+    """Rows of one query result: each a dict of dimension labels and metrics, plus a
+    comparison key (bucket position for the time dimension, labels for the others)."""
+
+    def __init__(self, query: Query, rng: DateRange, raw: list[tuple], fill: bool):
+        self.query = query
+        self.rng = rng
+        dims, metrics = query.dimensions, query.metrics
+        time_dim = query.time_dimension
+        self.bucket_keys = buckets(rng, time_dim) if time_dim else []
+        position = {k: i for i, k in enumerate(self.bucket_keys)}
+        self.rows: list[dict[str, Any]] = []
+        self.keys: list[tuple] = []
+        n = len(dims)
+        for record in raw:
+            if time_dim and record[dims.index(time_dim)] not in position:
+                continue  # outside the range's buckets (cannot happen for well-formed data)
+            self._add(record[:n], [metric_value(m, v) for m, v in zip(metrics, record[n:], strict=False)],
+                      position)
+        if fill and time_dim:
+            self._fill(position)
+
+    def _add(self, dim_values, metric_values, position) -> None:
+        row: dict[str, Any] = {}
+        key = []
+        for d, v in zip(self.query.dimensions, dim_values, strict=False):
+            if d in TIME_DIMENSIONS:
+                row[d] = bucket_label(int(v), d)
+                key.append(position[int(v)])
+            else:
+                row[d] = v
+                key.append(v)
+        row.update(zip(self.query.metrics, metric_values, strict=False))
+        self.rows.append(row)
+        self.keys.append(tuple(key))
+
+    def _fill(self, position) -> None:
+        """Time-only dimensions: one row per bucket, zeros where the SQL returned none."""
+        by_key = dict(zip(self.keys, self.rows, strict=False))
+        metrics = self.query.metrics
+        dim = self.query.time_dimension
+        self.rows, self.keys = [], []
+        for i, bucket in enumerate(self.bucket_keys):
+            row = by_key.get((i,))
+            if row is None:
+                row = {dim: bucket_label(bucket, dim), **{m: zero(m) for m in metrics}}
+            self.rows.append(row)
+            self.keys.append((i,))
+
+    def order_and_page(self) -> None:
+        """For time-only series (the SQL orders and pages every other query)."""
+        q = self.query
+        pairs = list(zip(self.keys, self.rows, strict=False))  # already time ascending
+        if q.order_by and q.order_by not in TIME_DIMENSIONS:
+            pairs.sort(key=lambda p: p[1][q.order_by], reverse=q.order_dir == "desc")
+        elif q.order_by and q.order_dir == "desc":
+            pairs.reverse()
+        if q.paged:
+            pairs = pairs[q.offset:q.offset + q.limit]
+        self.keys = [k for k, _ in pairs]
+        self.rows = [r for _, r in pairs]
+
+
+def totals(query: Query, raw: list[tuple]) -> dict[str, int | float]:
+    record = raw[0] if raw else [None] * len(query.metrics)
+    return {m: metric_value(m, v) for m, v in zip(query.metrics, record, strict=False)}
+
+
+def comparison_block(query: Query, current: Any, previous: Any, prev_range: DateRange) -> dict:
+    metrics = query.metrics
+    if not query.dimensions:
+        return {
+            "date_range": prev_range.as_json(),
+            "results": previous,
+            "change": {m: change(m, current[m], previous[m]) for m in metrics},
+        }
+    assert isinstance(current, Rows) and isinstance(previous, Rows)
+    time_dim = query.time_dimension
+    by_key = dict(zip(previous.keys, previous.rows, strict=False))
+    results, changes = [], []
+    for key, row in zip(current.keys, current.rows, strict=False):
+        old = by_key.get(key)
+        if old is None:
+            old = {}
+            for d, k in zip(query.dimensions, key, strict=False):
+                if d == time_dim:
+                    old[d] = (bucket_label(previous.bucket_keys[k], d)
+                              if k < len(previous.bucket_keys) else None)
+                else:
+                    old[d] = k
+            old.update({m: zero(m) for m in metrics})
+        results.append(old)
+        change_row = {d: row[d] for d in query.dimensions}
+        change_row.update({m: change(m, row[m], old[m]) for m in metrics})
+        changes.append(change_row)
+    return {"date_range": prev_range.as_json(), "results": results, "change": changes}
