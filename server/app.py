@@ -46,7 +46,8 @@ def create_app(config: Config | None = None) -> Starlette:
             # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
             await app.state.writer.close()
             app.state.store.close()
-            log.info("stopped; %d events written", app.state.writer.inserted_rows)
+            log.info("stopped; %d events written, %d left in the spool",
+                     app.state.writer.inserted_rows, app.state.writer.pending)
 
     routes = [
         *observability.ROUTES,

@@ -25,7 +25,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: str, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: str, env: dict[str, str] | None = None, log_level: str = "info"):
+        self.log_level = log_level
         self.data_dir = data_dir
         self.env = {**os.environ, "CLICKPORT_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
         self.port = free_port()
@@ -37,7 +38,7 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data-dir", self.data_dir, "serve",
-             "--port", str(self.port), "--log-level", "warning"],
+             "--port", str(self.port), "--log-level", self.log_level],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
@@ -74,9 +75,12 @@ class ServerProcess:
         return site["id"], key
 
     def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait. Returns 0 for a graceful stop (uvicorn re-raises the signal after
+        its shutdown completes, so the exit status is -SIGTERM then), else the exit status."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        code = self.proc.wait(timeout=timeout)
+        return 0 if code in (0, -signal.SIGTERM) and "stopped;" in self.log() else code
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

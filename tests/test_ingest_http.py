@@ -83,9 +83,9 @@ def test_rate_limit_is_per_visitor_ip(client, app, new_site):
     results = [send(client, site, ip=noisy).status_code for _ in range(70)]
     assert results == [200] * 70
     assert send(client, site, ip=quiet).status_code == 200
-    rows = stored(app, site, "count() AS n")
+    rows = stored(app, site)
     # 60 from the noisy IP pass the bucket (refill during the run may add one or two), plus the quiet one.
-    assert 61 <= rows[0]["n"] <= 63
+    assert 61 <= len(rows) <= 63
 
 
 BAD_BODIES = [

@@ -138,10 +138,12 @@ def test_state_is_recovered_from_the_store_after_a_restart(client, app, new_site
     by_id = send(client, site, ip=fresh_ip(), session_id=pv["session_id"],
                  timestamp=iso(T0 + dt.timedelta(hours=2)), url=f"https://{site.domain}/x").json()
     assert by_id["session_id"] == pv["session_id"]
+    wait_flushed(app)
     for cache in (sessions._by_id, sessions._by_visitor, sessions._page_visits):
         cache.clear()
     by_visitor = send(client, site, ip=ip, timestamp=iso(T0 + dt.timedelta(hours=2, minutes=10))).json()
     assert by_visitor["session_id"] == pv["session_id"]
+    wait_flushed(app)
     for cache in (sessions._by_id, sessions._by_visitor, sessions._page_visits):
         cache.clear()
     r = send(client, site, type="engagement", page_visit_id=pv["page_visit_id"], scroll_depth=70)

@@ -94,8 +94,10 @@ class Ingestor:
             page_visit_id = new_page_visit_id()
             self.sessions.start_page_visit(session, page_visit_id, page.hostname, page.pathname)
         revenue = Decimal(str(event.revenue_amount)) if event.revenue_amount is not None else Decimal(0)
+        # Every event of a session carries the session's visitor id (the first event's): a session
+        # is one visitor, also when it is continued by id from another IP or past midnight.
         row = (
-            site.site_id, moment, new_event_id(), event.type, event.name, user_id,
+            site.site_id, moment, new_event_id(), event.type, event.name, session.user_id,
             session.session_id, session.start, page_visit_id, page.hostname, page.pathname,
             page.clean_url, *session.attrs,
             None, None, 0, revenue, event.revenue_currency,
