@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
-.venv/bin/clickport setup
+.venv/bin/clickport setup || echo "serve.sh: continuing without a GeoIP database (see the message above)" >&2
 exec .venv/bin/clickport serve "$@"

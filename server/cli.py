@@ -106,11 +106,17 @@ def _add_loadtest(sub) -> None:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from engine.enrich.geo_install import install_city_db
+    from engine.enrich.geo_install import GeoInstallError, install_city_db
 
     data_dir = os.path.abspath(args.data_dir)
     os.makedirs(data_dir, exist_ok=True)
-    path = install_city_db(data_dir)
+    try:
+        path = install_city_db(data_dir)
+    except GeoInstallError as exc:
+        print(f"clickport setup: could not install the GeoIP database: {exc}", file=sys.stderr)
+        print("The server still runs; countries, regions and cities stay (not set) until it is installed.",
+              file=sys.stderr)
+        return 1
     print(f"GeoIP database: {path}")
     print("IP geolocation by DB-IP.com (https://db-ip.com), licensed CC BY 4.0.")
     return 0
