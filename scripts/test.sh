@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh test
+bash scripts/install_browser.sh   # Chromium for tests/test_browser_*.py (or they skip)
 .venv/bin/python -m pytest -q "$@"
 .venv/bin/ruff check .
