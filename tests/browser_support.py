@@ -82,6 +82,9 @@ class ClickportServer:
             "CLICKPORT_FLUSH_INTERVAL_S": "0.05",
         }
         env.pop("CLICKPORT_CLICKHOUSE_URL", None)
+        geo = _test_geo_db()
+        if geo:
+            env["CLICKPORT_GEOIP_PATH"] = geo
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "--data-dir", self.data_dir, "serve",
@@ -162,6 +165,18 @@ def _pending(status: dict) -> int:
         if isinstance(writer, dict) and isinstance(writer.get(name), int):
             return writer[name]
     return 0
+
+
+def _test_geo_db() -> str | None:
+    """MaxMind's GeoLite2-City-Test.mmdb (as tests/conftest.py installs it), so seeded visitors
+    from its networks get countries and cities; without it they are "(not set)"."""
+    from engine.enrich.geo_install import install_test_db
+
+    cache = os.environ.get("CLICKPORT_TEST_GEO_DIR", os.path.expanduser("~/.cache/clickport/test-geo"))
+    try:
+        return str(install_test_db(cache))
+    except Exception:  # noqa: BLE001 - no registry: run without a geo database
+        return None
 
 
 _server: ClickportServer | None = None

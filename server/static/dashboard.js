@@ -27,11 +27,14 @@
     { id: 'devices', title: 'Technology', metrics: ['visitors'],
       tabs: [['device', 'Devices'], ['browser', 'Browsers'], ['os', 'Operating systems']] },
   ];
-  const DIM_LABELS = {};
-  PANELS.forEach((p) => p.tabs.forEach(([dim, label]) => { DIM_LABELS[dim] = label.replace(/s$/, ''); }));
-  DIM_LABELS.utm_campaign = 'Campaign';
-  DIM_LABELS.entry_page = 'Entry page';
-  DIM_LABELS.exit_page = 'Exit page';
+  const DIM_LABELS = {
+    page: 'Page', entry_page: 'Entry page', exit_page: 'Exit page', channel: 'Channel',
+    source: 'Source', referrer_url: 'Referrer', utm_campaign: 'Campaign', utm_source: 'UTM source',
+    utm_medium: 'UTM medium', utm_content: 'UTM content', utm_term: 'UTM term', country: 'Country',
+    region: 'Region', city: 'City', device: 'Device', browser: 'Browser',
+    browser_version: 'Browser version', os: 'OS', os_version: 'OS version', screen: 'Screen',
+  };
+  const COLUMN_LABELS = { visitors: 'Visitors', pageviews: 'Pageviews', bounce_rate: 'Bounce' };
   const OPERATOR_LABELS = { is: 'is', is_not: 'is not', contains: 'contains',
     not_contains: 'does not contain', starts_with: 'starts with', ends_with: 'ends with' };
 
@@ -262,8 +265,10 @@
     }
     const every = Math.max(1, Math.ceil(n / 10));
     rows.forEach((r, i) => {
-      if (i % every === 0 || i === n - 1 && n < 10) {
-        svg.append(svgEl('text', { x: x(i), y: H - 8, class: 'axis', 'text-anchor': 'middle' },
+      if (i % every === 0) {
+        // The first and last labels are anchored inwards so they are never clipped.
+        const anchor = n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle';
+        svg.append(svgEl('text', { x: x(i), y: H - 8, class: 'axis', 'text-anchor': anchor },
           timeLabel(r[dim], dim)));
       }
     });
@@ -313,7 +318,7 @@
     if (generation !== state.generation) return;
     const table = section.querySelector('table');
     const head = el('tr', {}, el('th', { text: DIM_LABELS[dim] || dim }),
-      ...panel.metrics.map((m) => el('th', { class: 'num', text: LABELS[m].replace('Unique ', '') })));
+      ...panel.metrics.map((m) => el('th', { class: 'num', text: COLUMN_LABELS[m] || LABELS[m] })));
     table.replaceChildren(head);
     const rows = data.results;
     if (!rows.length) {
