@@ -262,6 +262,38 @@ def build_spec() -> dict[str, Any]:
             },
         },
     }
+    paths["/api/collect"] = {
+        "post": {
+            "summary": "Browser tracker events (no key; the site is found by `domain`)",
+            "requestBody": _json_body({**EVENT_SCHEMA, "required": ["url", "domain"]}),
+            "responses": _responses(_OBJ, 400, 404, 413),
+        }
+    }
+    paths["/api/admin/status"] = {
+        "get": {"summary": "Writer and store status", "security": _ADMIN, "responses": _responses(_OBJ, 401)}
+    }
+    site_param = [{"name": "site", "in": "path", "required": True, "schema": _STR}]
+    paths["/api/admin/sites/{site}"] = {
+        "parameters": site_param,
+        "get": {"summary": "A site", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+        "patch": {
+            "summary": "Change a site's timezone",
+            "security": _ADMIN,
+            "requestBody": _json_body(
+                {"type": "object", "required": ["timezone"], "properties": {"timezone": _STR}}
+            ),
+            "responses": _responses(_OBJ, 400, 401, 404),
+        },
+        "delete": {"summary": "Delete a site", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+    }
+    paths["/api/admin/keys/{prefix}"] = {
+        "parameters": [{"name": "prefix", "in": "path", "required": True, "schema": _STR}],
+        "delete": {"summary": "Revoke a key", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+    }
+    paths["/api/admin/sites/{site}/goals/{goal_id}"] = {
+        "parameters": [*site_param, {"name": "goal_id", "in": "path", "required": True, "schema": _INT}],
+        "delete": {"summary": "Delete a goal", "security": _ADMIN, "responses": _responses(_OBJ, 401, 404)},
+    }
     for name in BREAKDOWNS:
         paths[f"/api/{name}"] = {
             "get": {
