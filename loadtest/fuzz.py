@@ -96,7 +96,8 @@ def fuzz_operation(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000, help="cases per operation and mode")
     parser.add_argument("--out", default=None, help="write a JSON summary here")
     args = parser.parse_args(argv)

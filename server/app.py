@@ -7,11 +7,11 @@ import contextlib
 import logging
 import os
 
-from engine.enrich.geo import GeoLocator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from engine.enrich.geo import GeoLocator
 from engine.ingest.identity import VisitorHasher, load_or_create_secret
 from engine.ingest.pipeline import Ingestor
 from engine.ingest.ratelimit import RateLimiter
