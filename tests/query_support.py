@@ -140,7 +140,7 @@ def post_query(client, site, body: dict, status: int = 200, key: str | None = No
 
 
 def get(client, site, path: str, params: dict | None = None, status: int = 200) -> dict:
-    response = client.get(path, params=params or {}, headers={"x-api-key": site.read_key})
+    response = client.get(path, params=params or None, headers={"x-api-key": site.read_key})
     assert response.status_code == status, response.text
     return response.json()
 

@@ -15,6 +15,7 @@ Dataset (UTC site, all on Monday 2026-10-05):
 from __future__ import annotations
 
 import pytest
+
 from tests.query_support import (
     FIREFOX_MAC,
     Visitor,

@@ -14,6 +14,7 @@ are no dimensions. Time buckets are numeric wall-clock keys (see periods.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,13 @@ class Compiled:
         return iter((self.sql, self.params))
 
 
-def _ts(value) -> str:
+def _ts(value: dt.datetime) -> str:
+    """An aware instant as a DateTime64(3, 'UTC') parameter. Sub-millisecond instants round up:
+    the column holds milliseconds, so [start, end) keeps exactly the rows it should."""
+    value = value.astimezone(dt.UTC)
+    rest = value.microsecond % 1000
+    if rest:
+        value += dt.timedelta(microseconds=1000 - rest)
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 

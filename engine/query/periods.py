@@ -129,6 +129,8 @@ def resolve_range(
 ) -> DateRange:
     """`now` is an aware datetime (the frozen clock in tests). `first_event` is the site's
     first event time, needed only for period "all"."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
     tz = ZoneInfo(timezone)
     now = now.astimezone(UTC)
     today = local_date(now, tz)
