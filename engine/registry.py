@@ -128,7 +128,7 @@ class Registry:
 
     def require_site(self, site_ref: str | int) -> Site:
         site = None
-        if isinstance(site_ref, int) or str(site_ref).isdigit():
+        if isinstance(site_ref, int) or re.fullmatch(r"[0-9]{1,10}", str(site_ref)):
             site = self.site(int(site_ref))
         if site is None:
             site = self.site_by_domain(str(site_ref))

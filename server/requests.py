@@ -16,7 +16,7 @@ from server.errors import ApiError
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not declared.isascii() or not declared.isdigit():
             raise ApiError(400, "content-length: not a number")
         if int(declared) > limit:
             raise ApiError(413, f"body is larger than {limit} bytes")
