@@ -1,0 +1,74 @@
+"""Server mode: the same code path against a real ClickHouse server.
+
+Uses `CLICKHOUSE_URL` (e.g. http://default:@127.0.0.1:8123/clickport_test) if set, else starts
+one with testcontainers; skips with the reason when neither is possible (no Docker engine)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import CHROME_UA
+from tests.serverproc import ServerProcess
+
+pytestmark = pytest.mark.server_mode
+
+
+@pytest.fixture(scope="module")
+def clickhouse_url():
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        yield url
+        return
+    try:
+        from testcontainers.clickhouse import ClickHouseContainer
+
+        container = ClickHouseContainer("clickhouse/clickhouse-server:25.8")
+        container.start()
+    except Exception as exc:  # noqa: BLE001 - Docker missing or not running
+        pytest.skip(f"no ClickHouse server: set CLICKHOUSE_URL or run a Docker engine ({type(exc).__name__})")
+    try:
+        host, port = container.get_container_host_ip(), container.get_exposed_port(8123)
+        yield f"http://{container.username}:{container.password}@{host}:{port}/clickport_test"
+    finally:
+        container.stop()
+
+
+def _database_url(base: str) -> str:
+    # A fresh database per run so tests never see each other's data.
+    return base.rsplit("/", 1)[0] + f"/clickport_{uuid.uuid4().hex[:8]}"
+
+
+def test_store_round_trip_and_utc_times(clickhouse_url):
+    from engine.migrations import apply_migrations
+    from engine.store import Store, StoreConfig
+
+    store = Store(StoreConfig(dsn=_database_url(clickhouse_url)))
+    try:
+        assert apply_migrations(store)
+        assert apply_migrations(store) == []  # idempotent
+        [(moment,)] = store.rows("SELECT toDateTime64('2026-03-01 12:00:00', 3, 'UTC')")
+        assert moment == dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    finally:
+        store.close()
+
+
+def test_ingest_through_a_server_backed_app(clickhouse_url, tmp_path):
+    url = _database_url(clickhouse_url)
+    server = ServerProcess(str(tmp_path), {"CLICKPORT_CLICKHOUSE_URL": url}).start()
+    try:
+        site_id, key = server.site_with_key("server-mode.example")
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            for i in range(50):
+                r = http.post("/api/event", json={"url": f"https://server-mode.example/{i}"},
+                              headers={"x-api-key": key, "User-Agent": CHROME_UA,
+                                       "X-Forwarded-For": f"203.0.113.{i + 1}"})
+                assert r.status_code == 200
+        status = server.wait_drained()
+        assert status["store"] == "server" and status["writer"]["inserted_rows"] == 50
+    finally:
+        server.kill()
