@@ -22,7 +22,15 @@ from typing import Any
 from engine.query.fields import EMPTY_LABELS, NEGATIVE_OPERATORS, TIME_DIMENSIONS
 from engine.query.parse import Filter, Query
 from engine.query.periods import DateRange
-from engine.query.plan import ENTRY_EXIT, EVENTS, PAGE_VISITS, SESSIONS, Plan, plan_query
+from engine.query.plan import (
+    ENTRY_EXIT,
+    EVENTS,
+    PAGE_VISITS,
+    SESSIONS,
+    Plan,
+    plan_query,
+    rollup_window,
+)
 
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9 /()_.-]*")
 DT64 = "DateTime64(3, 'UTC')"
@@ -139,6 +147,11 @@ class _Ctx:
         self.start = params.fixed("start", _ts(rng.start), DT64)
         self.end = params.fixed("end", _ts(rng.end), DT64)
         self.tz = params.fixed("tz", rng.timezone, "String")
+        window = rollup_window(query, plan, rng)
+        self.rollup: tuple[str, str] | None = None
+        if window is not None:
+            self.rollup = (params.fixed("rollup_start", _ts(window[0]), DT64),
+                           params.fixed("rollup_end", _ts(window[1]), DT64))
 
     def page_predicate(self, expr: str) -> str:
         return _and([predicate(expr, f, self.params) for f in self.plan.page_filters])
@@ -229,7 +242,29 @@ def _aggregate(dim_exprs: list[str], metric_exprs: list[str], from_where: str) -
     return sql
 
 
+def events_rollup_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
+    """Unfiltered visitors/pageviews: the rollup's whole hours plus raw events for the partial
+    hours at the range edges, merged as uniq states (exactly what uniq over the rows gives)."""
+    assert ctx.rollup is not None
+    r_start, r_end = ctx.rollup
+    parts = (
+        "SELECT hour AS t, visitors AS v, toUInt64(pageviews) AS pv FROM events_hourly "
+        f"WHERE site_id = {ctx.site} AND hour >= {r_start} AND hour < {r_end} "
+        "UNION ALL "
+        "SELECT toStartOfHour(timestamp) AS t, uniqState(user_id) AS v, "
+        "toUInt64(countIf(type = 'pageview')) AS pv FROM events "
+        f"WHERE site_id = {ctx.site} AND ((timestamp >= {ctx.start} AND timestamp < {r_start}) "
+        f"OR (timestamp >= {r_end} AND timestamp < {ctx.end})) GROUP BY t"
+    )
+    dim_exprs = [time_key("r.t", d, ctx.tz) for d in ctx.query.dimensions]
+    exprs = {"visitors": "uniqMerge(r.v)", "pageviews": "sum(r.pv)"}
+    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
+    return _aggregate(dim_exprs, metric_exprs, f"({parts}) AS r")
+
+
 def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
+    if ctx.rollup is not None:
+        return events_rollup_source(ctx, metrics)
     plan, dims = ctx.plan, ctx.query.dimensions
     page_scope = plan.page_dimension or bool(plan.page_filters)
     where = [f"e.site_id = {ctx.site}", f"e.timestamp >= {ctx.start}", f"e.timestamp < {ctx.end}"]

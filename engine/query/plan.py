@@ -15,14 +15,20 @@ attributes are copied onto every event and session row). Entry/exit-page filters
 (HAVING on the merged session); events and page visits reach them through the sessions source.
 Page filters apply to the page of a pageview / page visit; the sessions source keeps the sessions
 that viewed a matching page, and bounce_rate only those that entered on one (SPEC §3).
+
+Unfiltered visitors/pageviews (totals, or one time dimension) read the ``events_hourly`` rollup
+for the whole UTC hours of the range and raw events for the partial hours at its edges.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from engine.query.fields import SESSION_DIMENSIONS, TIME_DIMENSIONS
 from engine.query.parse import Filter, Query
+from engine.query.periods import DateRange
 
 EVENTS, SESSIONS, PAGE_VISITS = "events", "sessions", "page_visits"
 ENTRY_EXIT = ("entry_page", "exit_page")
@@ -83,3 +89,49 @@ def plan_query(query: Query) -> Plan:
         events_join_sessions=events_join,
         page_visits_join_sessions=pv_join,
     )
+
+
+# --- the hourly rollup -----------------------------------------------------------------------------
+
+# Read the events_hourly rollup where it answers exactly (see rollup_window). The benchmark can
+# switch it off to compare.
+ROLLUP_ENABLED = True
+HOUR = dt.timedelta(hours=1)
+
+
+def _floor_hour(instant: dt.datetime) -> dt.datetime:
+    return instant.replace(minute=0, second=0, microsecond=0)
+
+
+def _whole_hour_offsets(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether every local hour/day boundary in [start, end] falls on a UTC hour (the zone's
+    offset is a whole number of hours throughout; checked daily, DST periods last longer)."""
+    t = start
+    while True:
+        offset = t.astimezone(tz).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        if t >= end:
+            return True
+        t = min(t + dt.timedelta(days=1), end)
+
+
+def rollup_window(query: Query, plan: Plan, rng: DateRange) -> tuple[dt.datetime, dt.datetime] | None:
+    """The whole UTC hours [from, to) of the range that the events source may read from the
+    rollup (the rest from raw events), or None. Only for visitors/pageviews without filters and
+    without dimensions other than one time dimension."""
+    if not ROLLUP_ENABLED or EVENTS not in plan.sources or query.filters:
+        return None
+    if any(d not in TIME_DIMENSIONS for d in query.dimensions):
+        return None
+    if any(m not in ("visitors", "pageviews") for m in plan.sources[EVENTS]):
+        return None
+    first = _floor_hour(rng.start)
+    if first < rng.start:
+        first += HOUR
+    last = _floor_hour(rng.end)
+    if last - first < HOUR:
+        return None
+    if query.dimensions and not _whole_hour_offsets(rng.tz, rng.start, rng.end):
+        return None
+    return first, last
