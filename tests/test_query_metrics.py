@@ -191,3 +191,66 @@ def test_clickers_and_tech_dimensions(client, site):
         {"country": "(not set)", "city": "(not set)", "visitors": 1},
         {"country": "CN", "city": "Changchun", "visitors": 1},
     ]
+
+
+def test_engine_entry_points(app, client, site):
+    import asyncio
+
+    from engine.query import compile_query, run_query, run_query_sync
+    from engine.query.run import settings
+
+    body = {"metrics": ALL, "dimensions": ["page"], "date_range": DAY}
+    over_http = post_query(client, site, body)
+    store = app.state.store
+    assert asyncio.run(run_query(store, site.site_id, body, now=NOW)) == over_http
+    assert run_query_sync(store, site.site_id, body, now=NOW) == over_http
+    sql, params = compile_query(site.site_id, body, now=NOW)
+    assert params["site"] == site.site_id and "{site:UInt32}" in sql
+    rows = store.rows(sql, params, settings=settings(store))
+    assert sorted(r[0] for r in rows) == ["/", "/blog/a", "/pricing"]
+
+
+@pytest.fixture(scope="module")
+def bounce_site(app, client, admin_headers):
+    """Single-page sessions around each bounce threshold (2026-10-06)."""
+    site = make_site(client, admin_headers)
+
+    def visit(hour: int) -> tuple[Visitor, str]:
+        v = Visitor(client, site)
+        return v, v.pageview(f"2026-10-06 {hour:02d}:00:00", f"/b{hour}")
+
+    visit(1)                                                         # nothing: bounce
+    v, _ = visit(2)
+    v.click("2026-10-06 02:00:10", "/b2")                            # a click: not
+    v, pv = visit(3)
+    v.engage("2026-10-06 03:00:05", pv, "/b3", scroll=25)            # scroll 25: not
+    v, pv = visit(4)
+    v.engage("2026-10-06 04:00:05", pv, "/b4", scroll=24)            # scroll 24: bounce
+    v, pv = visit(5)
+    v.engage("2026-10-06 05:00:20", pv, "/b5", engaged_ms=15000)     # 15 s: not
+    v, pv = visit(6)
+    v.engage("2026-10-06 06:00:20", pv, "/b6", engaged_ms=9000)
+    v.engage("2026-10-06 06:00:25", pv, "/b6", engaged_ms=14999)     # 14.999 s: bounce
+    v.engage("2026-10-06 06:00:26", pv, "/b6", engaged_ms=14000)     # re-sent lower: ignored
+    v, _ = visit(7)
+    v.pageview("2026-10-06 07:00:20", "/b7b")                        # 2 pageviews: not
+    flush(app)
+    with frozen_clock(app, NOW):
+        yield site
+
+
+def test_bounce_rule_thresholds(client, bounce_site):
+    body = {"metrics": ["sessions", "bounce_rate", "avg_duration", "clickers", "avg_scroll"],
+            "date_range": {"start": "2026-10-06", "end": "2026-10-07"}}
+    assert post_query(client, bounce_site, body)["results"] == {
+        "sessions": 7,
+        "bounce_rate": 43,      # b1, b4, b6 of 7 = 42.86
+        # 0 + 10 (click − pageview) + 0 + 0 + 15 + 14.999 + 20 (last − first pageview) = 59.999 s
+        "avg_duration": 9,
+        "clickers": 1,
+        "avg_scroll": 25,       # (25 + 24) / 2 = 24.5 → 25
+    }
+    rows = post_query(client, bounce_site, {**body, "metrics": ["bounce_rate"],
+                                            "dimensions": ["entry_page"]})["results"]
+    assert {r["entry_page"]: r["bounce_rate"] for r in rows} == {
+        "/b1": 100, "/b2": 0, "/b3": 0, "/b4": 100, "/b5": 0, "/b6": 100, "/b7": 0}
