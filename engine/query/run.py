@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from engine.query.compile import Compiled, compile_planned
@@ -76,6 +77,15 @@ def _check_now(now: dt.datetime | None) -> dt.datetime:
     return now
 
 
+def _fetch(store: Store, compiled: Compiled) -> list[tuple]:
+    return store.rows(compiled.sql, compiled.params, settings=settings(store))
+
+
+# The previous period of a comparison runs next to the current one when it does not depend on
+# the current rows (totals and time series).
+_COMPARISONS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickport-compare")
+
+
 def run_query_sync(store: Store, site: Site | int, body: dict | Query,
                    now: dt.datetime | None = None) -> dict[str, Any]:
     query = _as_query(body)
@@ -84,15 +94,17 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
     first = first_event_time(store, site_id) if query.period == "all" else None
     rng = resolve(query, now, first)
     compiled = compile_planned(query, site_id, rng)
-    raw = store.rows(compiled.sql, compiled.params, settings=settings(store))
+    prev_range = rng.previous() if query.include_comparison else None
+    prev_future: Future | None = None
+    if prev_range is not None and not compiled.paged_in_sql:
+        prev_future = _COMPARISONS.submit(_fetch, store, compile_planned(query, site_id, prev_range))
+    raw = _fetch(store, compiled)
+
     if not query.dimensions:
         current = totals(query, raw)
         response: dict[str, Any] = {"results": current}
-        if query.include_comparison:
-            prev_range = rng.previous()
-            prev_compiled = compile_planned(query, site_id, prev_range)
-            previous = totals(query, store.rows(prev_compiled.sql, prev_compiled.params,
-                                                settings=settings(store)))
+        if prev_future is not None and prev_range is not None:
+            previous = totals(query, prev_future.result())
             response["comparison"] = comparison_block(query, current, previous, prev_range)
         return response
 
@@ -100,14 +112,13 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
     if not compiled.paged_in_sql:
         rows.order_and_page()
     response = {"results": rows.rows}
-    if query.include_comparison:
-        prev_range = rng.previous()
-        prev_query = _comparison_query(query, rows)
-        prev_raw: list[tuple] = []
-        if prev_query is not None:
-            prev_compiled = compile_planned(prev_query, site_id, prev_range)
-            prev_raw = store.rows(prev_compiled.sql, prev_compiled.params,
-                                  settings=settings(store))
+    if prev_range is not None:
+        if prev_future is not None:
+            prev_raw = prev_future.result()
+        else:
+            prev_query = _comparison_query(query, rows)
+            prev_raw = ([] if prev_query is None
+                        else _fetch(store, compile_planned(prev_query, site_id, prev_range)))
         previous = Rows(query, prev_range, prev_raw, fill=not compiled.paged_in_sql)
         response["comparison"] = comparison_block(query, rows, previous, prev_range)
     return response
