@@ -119,8 +119,10 @@ def test_sigkill_under_load_then_restart(server_factory):
     server = server_factory()
     site_id, key = server.site_with_key("killed.example")
     load = Load(server.base, key, "killed.example").start()
-    time.sleep(3)
-    server.kill()  # SIGKILL: no shutdown code runs
+    deadline = time.monotonic() + 60
+    while len(load.acked) < 300 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server.kill()  # SIGKILL mid-load: no shutdown code runs
     load.stop()
     assert len(load.acked) > 100, load.statuses
     restarted = server_factory()
