@@ -112,7 +112,10 @@ def test_sigterm_with_a_full_buffer_loses_nothing(server_factory):
     status = server.status()
     assert status["writer"]["pending"] == N_EVENTS and status["writer"]["inserted_rows"] == 0
     assert server.terminate() == 0
-    assert sorted(_stored_markers(server.data_dir, site_id)) == list(range(N_EVENTS))
+    stored = _stored_markers(server.data_dir, site_id)
+    print(f"\nDRILL sigterm: acknowledged={N_EVENTS} buffered_at_signal={status['writer']['pending']} "
+          f"stored={len(stored)} distinct={len(set(stored))}")
+    assert sorted(stored) == list(range(N_EVENTS))
 
 
 def test_sigkill_under_load_then_restart(server_factory):
@@ -135,6 +138,9 @@ def test_sigkill_under_load_then_restart(server_factory):
     # Requests cut off by the kill may have been spooled without their answer arriving:
     # at most one per sender thread.
     unacked_stored = stored_set - load.acked
+    print(f"\nDRILL sigkill: sent={len(load.sent)} acknowledged={len(load.acked)} stored={len(stored)} "
+          f"distinct={len(stored_set)} acknowledged_and_stored={len(load.acked & stored_set)} "
+          f"stored_without_answer={len(unacked_stored)} client_errors={load.errors}")
     assert unacked_stored <= load.sent and len(unacked_stored) <= 4
 
 
@@ -155,5 +161,8 @@ def test_store_failing_for_30_seconds_then_recovering(server_factory, tmp_path):
     assert server.terminate() == 0
     assert load.errors == 0 and set(load.statuses) == {200}
     stored = _stored_markers(server.data_dir, site_id)
+    print(f"\nDRILL store-down-30s: acknowledged={len(load.acked)} pending_during_outage={during['pending']} "
+          f"failed_insert_attempts={during['failed_attempts']} stored={len(stored)} "
+          f"distinct={len(set(stored))} statuses={load.statuses}")
     assert len(stored) == len(set(stored)) == len(load.acked) == final["writer"]["inserted_rows"]
     assert set(stored) == load.acked
