@@ -125,7 +125,7 @@ def test_visitor_journey(env):
     bs.wait_until(lambda: driver.find_element("id", "title").text == "/thanks")
     driver.execute_script(
         "clickport.track('Purchase', {plan: 'pro', seats: 3}, {amount: 49.99, currency: 'USD'})")
-    time.sleep(1.0)
+    time.sleep(3.0)  # tab 1 stays hidden meanwhile
     assert _sid(driver) == sid2
     sent += bs.sent_bodies(driver)
 
@@ -133,7 +133,7 @@ def test_visitor_journey(env):
     driver.switch_to.window(tab1)
     hidden_for = time.monotonic() - hidden_since
     bs.wait_until(lambda: driver.execute_script("return document.visibilityState") == "visible")
-    time.sleep(1.0)
+    time.sleep(2.0)
     driver.find_element("id", "outbound").click()
     bs.wait_until(lambda: "partner.test" in driver.current_url)
     sent += bs.sent_bodies(driver)
@@ -171,8 +171,11 @@ def test_visitor_journey(env):
     assert 1 <= pages["/"]["avg_duration"] <= 10
     # Other pages were never scrolled: their depth is the first viewport's share of the page.
     assert 0 < pages["/signup"]["avg_scroll"] < 50
-    # Tab 1 was hidden for a while on /pricing: that time is not engaged time.
-    assert pages["/pricing"]["avg_duration"] < hidden_for
+    # Tab 1 was hidden for a while on /pricing: that time is not engaged time. Its two visits:
+    # a few ms (clicked on to /docs at once) and ~0.5 s + ~2 s visible → mean ≈ 1.3 s; counting
+    # the hidden time would make it ≥ 3 s.
+    assert hidden_for > 3.5
+    assert pages["/pricing"]["avg_duration"] <= 2
 
     entries = _query(server, key, metrics=["sessions"], dimensions=["entry_page"])["results"]
     assert {r["entry_page"]: r["sessions"] for r in entries} == {"/": 1, "/signup": 1}
