@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 
@@ -38,11 +39,15 @@ def create_app(config: Config | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         await asyncio.to_thread(_open, app, config)
         app.state.writer.start()
-        refresher = asyncio.create_task(_refresh_registry(app))
+        background = [
+            asyncio.create_task(_refresh_registry(app)),
+            asyncio.create_task(_warm_up_sessions(app)),
+        ]
         try:
             yield
         finally:
-            refresher.cancel()
+            for task in background:
+                task.cancel()
             # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
             await app.state.writer.close()
             app.state.store.close()
@@ -95,6 +100,23 @@ def _open(app: Starlette, config: Config) -> None:
     )
     app.state.metrics = metrics = observability.build_metrics(app)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
+
+
+async def _warm_up_sessions(app: Starlette) -> None:
+    """Once the spool replay has reached the store, load the sessions active in the last 30
+    minutes: from then on a new visitor needs no store lookup (retried while the store is down)."""
+    writer, sessions = app.state.writer, app.state.ingestor.sessions
+    delay = 0.5
+    while True:
+        if writer.inserted_rows >= writer.spool.recovered_rows:
+            try:
+                loaded = await sessions.warm_up(dt.datetime.now(dt.UTC))
+                log.info("session memory warm: %d active sessions loaded", loaded)
+                return
+            except Exception as exc:  # noqa: BLE001 - keep trying; lookups cover the meantime
+                log.warning("session warm-up failed (%s); retrying", exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 async def _refresh_registry(app: Starlette) -> None:

@@ -228,3 +228,43 @@ def test_session_view_matches_group_by_over_raw_events(client, app, new_site):
             assert r[key] == m[key], (key, r, m)
         assert _bounce(r) == _bounce(m) and _duration(r) == _duration(m)
     assert any(_bounce(s) for s in mv) and not all(_bounce(s) for s in mv)
+
+
+def _wait_warm(sessions, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while sessions._complete_since is None:
+        assert time.monotonic() < deadline, "session warm-up did not finish"
+        time.sleep(0.05)
+
+
+def test_live_new_visitors_need_no_store_lookup(client, app, new_site):
+    """The hot path: once the session memory is warm, a new visitor costs no ClickHouse query."""
+    site = new_site()
+    sessions = app.state.ingestor.sessions
+    _wait_warm(sessions)
+    before = sessions.store_lookups
+    ids = {send(client, site).json()["session_id"] for _ in range(20)}
+    assert len(ids) == 20 and sessions.store_lookups == before
+    # A backfilled event (before the memory was complete) still looks in the store.
+    send(client, site, timestamp=iso(T0))
+    assert sessions.store_lookups == before + 1
+
+
+def test_warm_up_restores_live_sessions_after_a_restart(client, app, new_site):
+    import asyncio
+
+    site = new_site()
+    ip = fresh_ip()
+    first = send(client, site, ip=ip).json()
+    wait_flushed(app)
+    sessions = app.state.ingestor.sessions
+    _wait_warm(sessions)
+    for cache in (sessions._by_id, sessions._by_visitor, sessions._page_visits):
+        cache.clear()  # a restart
+    loaded = asyncio.run(sessions.warm_up(dt.datetime.now(dt.UTC)))
+    assert loaded >= 1
+    before = sessions.store_lookups
+    again = send(client, site, ip=ip).json()
+    assert again["session_id"] == first["session_id"] and sessions.store_lookups == before

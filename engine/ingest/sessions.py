@@ -9,13 +9,16 @@ no locks; the store lookups are the only awaits.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.ingest.identity import new_session_id
 from engine.ingest.rows import SESSION_ATTRS
-from engine.store import Store
+from engine.store import Store, StoreError
+
+log = logging.getLogger("clickport.sessions")
 
 INACTIVITY = dt.timedelta(minutes=30)
 
@@ -41,15 +44,18 @@ class PageVisitState:
 
 
 class _Lru(OrderedDict):
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, on_evict: Callable[[object], None] | None = None):
         super().__init__()
         self.limit = limit
+        self.on_evict = on_evict
 
     def put(self, key, value) -> None:
         self[key] = value
         self.move_to_end(key)
         while len(self) > self.limit:
-            self.popitem(last=False)
+            _, evicted = self.popitem(last=False)
+            if self.on_evict is not None:
+                self.on_evict(evicted)
 
     def hit(self, key):
         value = self.get(key)
@@ -62,8 +68,49 @@ class Sessionizer:
     def __init__(self, store: Store, max_sessions: int = 500_000, max_page_visits: int = 1_000_000):
         self._store = store
         self._by_id: _Lru = _Lru(max_sessions)
-        self._by_visitor: _Lru = _Lru(max_sessions)
+        self._by_visitor: _Lru = _Lru(max_sessions, on_evict=self._note_eviction)
         self._page_visits: _Lru = _Lru(max_page_visits)
+        # Once warmed up, the visitor map holds every session active since `_complete_since`
+        # except evicted ones (all older than `_evicted_until`): a visitor missing from it has
+        # no session to join, and the 30-minute rule needs no store lookup (the hot path for
+        # new visitors). Until then, and for backfilled events, misses are looked up.
+        self._complete_since: dt.datetime | None = None
+        self._evicted_until = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self.store_lookups = 0
+
+    def _note_eviction(self, session: object) -> None:
+        assert isinstance(session, SessionState)
+        self._evicted_until = max(self._evicted_until, session.last_seen)
+
+    async def warm_up(self, now: dt.datetime) -> int:
+        """Load every session active in the last 30 minutes, so that from `now` on the memory is
+        complete for the 30-minute rule. Call it once the spool replay has reached the store."""
+        attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
+        since = now - INACTIVITY
+        rows = await self._store.arows(
+            f"SELECT site_id, session_id, session_start, any(user_id), max(last_event), {attrs} "
+            "FROM sessions WHERE session_start >= {start:DateTime64(3, 'UTC')} "
+            "GROUP BY site_id, session_id, session_start "
+            "HAVING max(last_event) >= {since:DateTime64(3, 'UTC')} ORDER BY max(last_event)",
+            {"start": since - dt.timedelta(days=2), "since": since},
+        )
+        for site_id, sid, start, uid, last, *attr_values in rows:
+            if self._by_id.get((site_id, sid)) is not None:
+                continue  # this process already has it, with newer state
+            session = SessionState(site_id, sid, start, last, uid, tuple(attr_values))
+            self._by_id.put((site_id, sid), session)
+            current = self._by_visitor.get((site_id, uid))
+            if current is None or current.last_seen < last:
+                self._by_visitor.put((site_id, uid), session)
+        self._complete_since = now
+        return len(rows)
+
+    def _memory_is_complete_for(self, moment: dt.datetime) -> bool:
+        return (
+            self._complete_since is not None
+            and moment >= self._complete_since
+            and moment - INACTIVITY > self._evicted_until
+        )
 
     async def session_for(
         self,
@@ -89,9 +136,7 @@ class Sessionizer:
                 return session, moment
         session = None if fresh else await self._find_by_visitor(site_id, user_id, moment)
         if session is None:
-            session = SessionState(
-                site_id, new_session_id(), moment, moment, user_id, first_event_attrs()
-            )
+            session = SessionState(site_id, new_session_id(), moment, moment, user_id, first_event_attrs())
         self._touch(session, moment)
         return session, moment
 
@@ -110,11 +155,9 @@ class Sessionizer:
             session = await self._load_session(site_id, "session_id = {v:UInt64}", session_id)
         return session
 
-    async def _find_by_visitor(
-        self, site_id: int, user_id: int, moment: dt.datetime
-    ) -> SessionState | None:
+    async def _find_by_visitor(self, site_id: int, user_id: int, moment: dt.datetime) -> SessionState | None:
         session = self._by_visitor.hit((site_id, user_id))
-        if session is None:
+        if session is None and not self._memory_is_complete_for(moment):
             session = await self._load_session(
                 site_id, "user_id = {v:UInt64}", user_id, since=moment - dt.timedelta(days=1)
             )
@@ -127,12 +170,19 @@ class Sessionizer:
     ) -> SessionState | None:
         attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
         time_filter = " AND session_start >= {since:DateTime64(3, 'UTC')}" if since else ""
-        rows = await self._store.arows(
-            f"SELECT session_id, session_start, any(user_id), max(last_event), {attrs} "
-            f"FROM sessions WHERE site_id = {{site:UInt32}} AND {condition}{time_filter} "
-            "GROUP BY session_id, session_start ORDER BY max(last_event) DESC LIMIT 1",
-            {"site": site_id, "v": value, "since": since},
-        )
+        self.store_lookups += 1
+        try:
+            rows = await self._store.arows(
+                f"SELECT session_id, session_start, any(user_id), max(last_event), {attrs} "
+                f"FROM sessions WHERE site_id = {{site:UInt32}} AND {condition}{time_filter} "
+                "GROUP BY session_id, session_start ORDER BY max(last_event) DESC LIMIT 1",
+                {"site": site_id, "v": value, "since": since},
+            )
+        except StoreError as exc:
+            # The store is down: accept the event into a new session rather than refuse it
+            # (the spool holds it until the store is back). A rare split beats a lost event.
+            log.warning("session lookup failed (%s); starting a new session", exc)
+            return None
         if not rows:
             return None
         sid, start, uid, last, *attr_values = rows[0]
@@ -157,12 +207,16 @@ class Sessionizer:
         visit = self._page_visits.hit((site_id, page_visit_id))
         if visit is not None:
             return visit
-        rows = await self._store.arows(
-            "SELECT any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "
-            "FROM page_visits WHERE site_id = {site:UInt32} AND page_visit_id = {pv:UInt64} "
-            "GROUP BY session_start LIMIT 1",
-            {"site": site_id, "pv": page_visit_id},
-        )
+        try:
+            rows = await self._store.arows(
+                "SELECT any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "
+                "FROM page_visits WHERE site_id = {site:UInt32} AND page_visit_id = {pv:UInt64} "
+                "GROUP BY session_start LIMIT 1",
+                {"site": site_id, "pv": page_visit_id},
+            )
+        except StoreError as exc:
+            log.warning("page visit lookup failed (%s)", exc)
+            return None
         if not rows:
             return None
         session_id, pathname, max_scroll, max_engaged = rows[0]
