@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.query.fields import DIMENSIONS
 from tests.query_support import (
     FIREFOX_MAC,
     Visitor,
@@ -254,3 +255,19 @@ def test_bounce_rule_thresholds(client, bounce_site):
                                             "dimensions": ["entry_page"]})["results"]
     assert {r["entry_page"]: r["bounce_rate"] for r in rows} == {
         "/b1": 100, "/b2": 0, "/b3": 0, "/b4": 100, "/b5": 0, "/b6": 100, "/b7": 0}
+
+
+@pytest.mark.parametrize("dimensions", [[d] for d in DIMENSIONS] + [
+    ["page", "entry_page"], ["page", "exit_page", "source"], ["date", "source"],
+    ["entry_page", "country"], ["week", "page"], ["exit_page", "hour"], ["month", "device", "os"],
+])
+def test_every_dimension_with_every_metric(client, site, dimensions):
+    rows = q(client, site, metrics=ALL, dimensions=dimensions, include_comparison=True)
+    assert rows["results"], dimensions
+    for row in rows["results"]:
+        assert set(row) == set(dimensions) | set(ALL)
+        assert all(isinstance(row[d], str) and row[d] for d in dimensions)
+    if dimensions[0] in ("source", "device", "country", "entry_page", "exit_page"):
+        # session dimensions partition the sessions
+        assert sum(r["sessions"] for r in rows["results"]) == 5
+    assert len(rows["comparison"]["change"]) == len(rows["results"])
