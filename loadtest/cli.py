@@ -47,12 +47,15 @@ def add_subcommands(sub) -> None:
     p.set_defaults(func=cmd_seed)
 
     p = lt_sub.add_parser("load", help="HTTP load on POST /api/event (wrk, or a built-in asyncio driver)")
-    _data_dir(p)
+    _data_dir(p, os.path.join("data", "load"))
     p.add_argument("--url", default=None, help="a running server (default: start one on the data dir)")
     p.add_argument("--admin-token", default=os.environ.get("CLICKPORT_ADMIN_TOKEN"),
                    help="admin token of --url (for the stored-count check)")
-    p.add_argument("--key", default=None, help="tracker key of --url's site (default: create a site)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of load per run")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first")
+    p.add_argument("--sites", type=int, default=1,
+                   help="model sites to spread the load over (wrk: engagement updates may pair with another "
+                        "site's page visit when > 1, which answers 400)")
     p.add_argument("--rate", type=float, default=0.0, help="target requests/s (0 = max throughput)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -69,7 +72,8 @@ def add_subcommands(sub) -> None:
     p = lt_sub.add_parser("bench",
                           help="query benchmark on a seeded store (engine vs hand-written vs raw SQL)")
     _data_dir(p)
-    p.add_argument("--repeat", type=int, default=7, help="timed runs per query (after one warm-up)")
+    p.add_argument("--repeat", type=int, default=10, help="timed runs per query (after one warm-up)")
+    p.add_argument("--raw-repeat", type=int, default=3, help="timed runs of the (slow) raw-events variant")
     p.add_argument("--site", default="largest", help="site id, domain or 'largest'")
     p.add_argument("--only", default="", help="comma-separated query names to run")
     p.add_argument("--skip-raw", action="store_true", help="skip the raw-events GROUP BY variants")
@@ -85,8 +89,8 @@ def add_subcommands(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
-def _data_dir(p) -> None:
-    p.add_argument("--data-dir", dest="lt_data_dir", default=DEFAULT_BENCH_DIR,
+def _data_dir(p, default: str = DEFAULT_BENCH_DIR) -> None:
+    p.add_argument("--data-dir", dest="lt_data_dir", default=default,
                    help="bench data dir (embedded store, secret, GeoIP); default %(default)s")
 
 

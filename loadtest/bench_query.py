@@ -1,0 +1,633 @@
+"""Query benchmark: a fixed dashboard mix on a seeded store, three ways.
+
+- engine: the query engine in-process through its public entry point
+  `engine.query.run_query_sync(store, site, body, now)` (parse → plan → compile → run → shape),
+  the exact path POST /api/query takes minus HTTP.
+- hand:   the best SQL we could write by hand for the same answer on the same tables: session
+  metrics from the `sessions` aggregate (FINAL), scroll/page duration from `page_visits`, unfiltered
+  visitors/pageviews from the `events_hourly` rollup (when that table exists) plus raw events for
+  the partial hours at the range edges, everything else from `events`.
+- raw:    the "no materialized views" approach: every metric from the raw `events` table, with
+  sessions and page visits rebuilt by GROUP BY session_id / page_visit_id at query time.
+
+Each query runs once to warm up, then `repeat` times (variants interleaved so machine noise hits
+them alike); we report p50/p95/mean per variant and the engine/hand and raw/hand ratios of p50.
+The three variants' answers are compared (top rows, first metrics) so a fast wrong query shows.
+Then latency vs range length (7d, 30d, 90d, 12m, all) for three shapes.
+
+`now` is the end of the seeded history (from the data dir's manifest), so "30d", "today" and
+"realtime" see data however long ago the seed ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.seed import read_manifest
+
+DT64 = "DateTime64(3, 'UTC')"
+SESSION_ATTRS = ("source", "channel", "referrer_url", "utm_source", "utm_medium", "utm_campaign",
+                 "utm_content", "utm_term", "country", "region", "city", "device", "browser",
+                 "browser_version", "os", "os_version", "screen")
+BREAKDOWN_METRICS = {
+    # the metric columns of the breakdown GETs (engine/query/breakdowns.py)
+    "page": ("visitors", "pageviews", "avg_scroll", "avg_duration"),
+    "source": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+    "channel": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+    "referrer_url": ("visitors", "sessions", "bounce_rate"),
+    "utm_campaign": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+    "country": ("visitors", "sessions", "pageviews"),
+    "city": ("visitors", "sessions", "pageviews"),
+    "entry_page": ("sessions", "visitors", "bounce_rate", "avg_duration"),
+    "exit_page": ("sessions", "visitors", "pageviews"),
+    "device": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+    "browser": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+    "os": ("visitors", "sessions", "bounce_rate", "avg_duration"),
+}
+TOTALS = ("visitors", "pageviews", "sessions", "views_per_visit", "bounce_rate", "avg_duration")
+
+
+@dataclass
+class Spec:
+    name: str
+    group: str                      # 30d | filtered | all | realtime
+    period: str
+    metrics: tuple[str, ...]
+    dims: tuple[str, ...] = ()
+    filters: tuple[tuple[str, str, str], ...] = ()
+    limit: int = 10
+
+    def body(self) -> dict:
+        body: dict[str, Any] = {"metrics": list(self.metrics), "period": self.period}
+        if self.dims:
+            body["dimensions"] = list(self.dims)
+            if not all(d in ("hour", "date", "week", "month") for d in self.dims):
+                body["limit"] = self.limit
+        if self.filters:
+            body["filters"] = [{"dimension": d, "operator": o, "value": v} for d, o, v in self.filters]
+        return body
+
+
+def dashboard() -> list[Spec]:
+    specs = [
+        Spec("totals", "30d", "30d", TOTALS),
+        Spec("timeseries_date", "30d", "30d", ("visitors", "pageviews"), ("date",)),
+    ]
+    for dim, metrics in BREAKDOWN_METRICS.items():
+        specs.append(Spec(f"by_{dim}", "30d", "30d", metrics, (dim,)))
+    specs += [
+        Spec("totals_country_US", "filtered", "30d", TOTALS, filters=(("country", "is", "US"),)),
+        Spec("by_page_source_Google", "filtered", "30d", BREAKDOWN_METRICS["page"], ("page",),
+             (("source", "is", "Google"),)),
+        Spec("timeseries_device_Mobile", "filtered", "30d", ("visitors", "pageviews"), ("date",),
+             (("device", "is", "Mobile"),)),
+        Spec("by_source_device_Desktop", "filtered", "30d", BREAKDOWN_METRICS["source"], ("source",),
+             (("device", "is", "Desktop"),)),
+        Spec("totals_page_prefix", "filtered", "30d", ("visitors", "pageviews", "bounce_rate"),
+             filters=(("page", "starts_with", "/posts/"),)),
+        Spec("totals", "all", "all", TOTALS),
+        Spec("timeseries_month", "all", "all", ("visitors", "pageviews"), ("month",)),
+        Spec("by_page", "all", "all", BREAKDOWN_METRICS["page"], ("page",)),
+        Spec("by_source", "all", "all", BREAKDOWN_METRICS["source"], ("source",)),
+        Spec("by_country", "all", "all", BREAKDOWN_METRICS["country"], ("country",)),
+        Spec("visitors", "realtime", "realtime", ("visitors",)),
+    ]
+    return specs
+
+
+RANGE_SHAPES = (
+    ("totals", TOTALS, ()),
+    ("by_source", BREAKDOWN_METRICS["source"], ("source",)),
+    ("by_page", BREAKDOWN_METRICS["page"], ("page",)),
+)
+RANGES = ("7d", "30d", "90d", "12m", "all")
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-written and raw SQL for a spec
+
+
+def _label(col: str, dim: str) -> str:
+    from engine.query.fields import EMPTY_LABELS
+
+    label = EMPTY_LABELS.get(dim)
+    return f"if({col} = '', '{label}', {col})" if label else col
+
+
+def _time_key(col: str, dim: str) -> str:
+    return {"hour": f"toStartOfHour({col}, {{tz:String}})", "date": f"toDate({col}, {{tz:String}})",
+            "week": f"toMonday({col}, {{tz:String}})", "month": f"toStartOfMonth({col}, {{tz:String}})"}[dim]
+
+
+def _ev_metrics(spec: Spec) -> list[str]:
+    entry_exit = any(d in ("entry_page", "exit_page") for d in spec.dims)
+    return [m for m in spec.metrics if m in ("visitors", "pageviews") and not entry_exit]
+
+
+def _ss_metrics(spec: Spec) -> list[str]:
+    page = "page" in spec.dims
+    entry_exit = any(d in ("entry_page", "exit_page") for d in spec.dims)
+    out = []
+    for m in spec.metrics:
+        if m in ("sessions", "views_per_visit", "bounce_rate", "clickers"):
+            out.append(m)
+        elif m == "avg_duration" and not page:
+            out.append(m)
+        elif m in ("visitors", "pageviews") and entry_exit:
+            out.append(m)
+    return out
+
+
+def _pv_metrics(spec: Spec) -> list[str]:
+    page = "page" in spec.dims
+    return [m for m in spec.metrics if m == "avg_scroll" or (m == "avg_duration" and page)]
+
+
+def _filters(spec: Spec, prefix: str = "") -> tuple[list[str], list[str]]:
+    """(session-attribute predicates, page predicates on pathname)."""
+    attrs, pages = [], []
+    for i, (dim, op, _) in enumerate(spec.filters):
+        if dim == "page":
+            assert op == "starts_with"
+            pages.append(f"startsWith({{COL}}, {{f{i}:String}})")
+        else:
+            assert op == "is"
+            attrs.append(f"{_label(prefix + dim, dim)} = {{f{i}:String}}")
+    return attrs, pages
+
+
+_SESSION_AGG = {
+    "sessions": "count()",
+    "visitors": "uniq(user_id)",
+    "pageviews": "sum(pageviews)",
+    "views_per_visit": "round(sum(pageviews) / count(), 2)",
+    "bounce_rate": ("round(100 * countIf(pageviews <= 1 AND clicks = 0 AND max_scroll < 25 "
+                    "AND engaged_ms < 15000) / count())"),
+    "avg_duration": ("round(avg(if(engaged_ms > 0, toInt64(engaged_ms), greatest(toInt64(0), "
+                     "toUnixTimestamp64Milli(last_activity) - toUnixTimestamp64Milli(session_start)))) "
+                     "/ 1000)"),
+    "clickers": "countIf(clicks > 0)",
+}
+_PV_AGG = {
+    "avg_scroll": "round(avgIf(max_scroll, has_scroll = 1))",
+    "avg_duration": "round(avgIf(max_engaged_ms, has_engagement = 1) / 1000)",
+}
+
+
+def _key(spec: Spec, source: str) -> str:
+    """The grouping key expression of a source (events | sessions | page_visits)."""
+    if not spec.dims:
+        return ""
+    parts = []
+    for d in spec.dims:
+        if d in ("hour", "date", "week", "month"):
+            col = {"events": "timestamp", "sessions": "session_start", "page_visits": "session_start"}[source]
+            parts.append(_time_key(col, d))
+        elif d == "page":
+            parts.append("pathname")
+        elif d == "entry_page":
+            parts.append(_label("entry", d))
+        elif d == "exit_page":
+            parts.append(_label("exit", d))
+        else:
+            parts.append(_label(d, d))
+    return parts[0] if len(parts) == 1 else f"tuple({', '.join(parts)})"
+
+
+def _events_part(spec: Spec, rollup: bool) -> str | None:
+    metrics = _ev_metrics(spec)
+    if not metrics:
+        return None
+    key = _key(spec, "events")
+    page_scope = "page" in spec.dims or any(d == "page" for d, _, _ in spec.filters)
+    attrs, pages = _filters(spec)
+    only_time = all(d in ("hour", "date", "week", "month") for d in spec.dims)
+    agg = {"visitors": "uniq(user_id)", "pageviews": "countIf(type = 'pageview')"}
+    if rollup and not spec.filters and only_time:
+        tkey = _time_key("t", spec.dims[0]) if spec.dims else ""
+        inner = (
+            "SELECT hour AS t, visitors AS v, toUInt64(pageviews) AS pv FROM events_hourly "
+            "WHERE site_id = {site:UInt32} AND hour >= {h0:DateTime('UTC')} AND hour < {h1:DateTime('UTC')} "
+            "UNION ALL SELECT toStartOfHour(timestamp) AS t, uniqState(user_id) AS v, "
+            "toUInt64(countIf(type = 'pageview')) AS pv FROM events WHERE site_id = {site:UInt32} AND "
+            f"((timestamp >= {{start:{DT64}}} AND timestamp < {{h0:DateTime('UTC')}}) OR "
+            f"(timestamp >= {{h1:DateTime('UTC')}} AND timestamp < {{end:{DT64}}})) GROUP BY t"
+        )
+        magg = {"visitors": "uniqMerge(v)", "pageviews": "sum(pv)"}
+        cols = ([f"{tkey} AS k"] if tkey else []) + [f"{magg[m]} AS {m}" for m in metrics]
+        return f"SELECT {', '.join(cols)} FROM ({inner})" + (" GROUP BY k" if tkey else "")
+    where = ["site_id = {site:UInt32}", f"timestamp >= {{start:{DT64}}}", f"timestamp < {{end:{DT64}}}"]
+    where += attrs
+    if page_scope:
+        where.append("type = 'pageview'")
+        where += [p.replace("{COL}", "pathname") for p in pages]
+    cols = ([f"{key} AS k"] if key else []) + [f"{agg[m]} AS {m}" for m in metrics]
+    sql = f"SELECT {', '.join(cols)} FROM events WHERE {' AND '.join(where)}"
+    return sql + (" GROUP BY k" if key else "")
+
+
+def _sessions_part(spec: Spec, raw: bool) -> str | None:
+    metrics = _ss_metrics(spec)
+    if not metrics:
+        return None
+    attrs, pages = _filters(spec)
+    key = _key(spec, "sessions")
+    needs_entry = any(d == "entry_page" for d in spec.dims) or bool(pages)
+    needs_exit = any(d == "exit_page" for d in spec.dims)
+    if raw:
+        attr_cols = [f"any({d}) AS {d}" for d in SESSION_ATTRS if d in spec.dims or any(
+            f[0] == d for f in spec.filters)]
+        inner = ", ".join([
+            "session_id", "any(user_id) AS user_id", "countIf(type = 'pageview') AS pageviews",
+            "countIf(type = 'click') AS clicks", "max(ifNull(scroll_depth, 0)) AS max_scroll",
+            "sum(engaged_delta_ms) AS engaged_ms", "session_start",
+            "maxIf(timestamp, type != 'engagement') AS last_activity",
+            "argMinIf(pathname, (timestamp, event_id), type = 'pageview') AS entry",
+            "argMaxIf(pathname, (timestamp, event_id), type = 'pageview') AS exit",
+            *attr_cols,
+        ])
+        where = ["site_id = {site:UInt32}", f"timestamp >= {{start:{DT64}}}",
+                 f"timestamp < {{end:{DT64}}} + INTERVAL 1 DAY",
+                 f"session_start >= {{start:{DT64}}}", f"session_start < {{end:{DT64}}}"]
+        src = f"(SELECT {inner} FROM events WHERE {' AND '.join(where)} GROUP BY session_id, session_start)"
+    else:
+        cols = ["session_start", "session_id", "user_id", "pageviews", "clicks", "max_scroll",
+                "engaged_ms", "last_activity"]
+        if needs_entry:
+            cols.append("finalizeAggregation(entry_page) AS entry")
+        if needs_exit:
+            cols.append("finalizeAggregation(exit_page) AS exit")
+        cols += [d for d in SESSION_ATTRS if d in spec.dims or any(f[0] == d for f in spec.filters)]
+        where = ["site_id = {site:UInt32}", f"session_start >= {{start:{DT64}}}",
+                 f"session_start < {{end:{DT64}}}"]
+        src = f"(SELECT {', '.join(cols)} FROM sessions FINAL WHERE {' AND '.join(where)})"
+    outer_where = list(attrs) + [p.replace("{COL}", "entry") for p in pages]
+    agg_cols = ([f"{key} AS k"] if key else []) + [f"{_SESSION_AGG[m]} AS {m}" for m in metrics]
+    sql = f"SELECT {', '.join(agg_cols)} FROM {src}"
+    if outer_where:
+        sql += " WHERE " + " AND ".join(outer_where)
+    return sql + (" GROUP BY k" if key else "")
+
+
+def _page_visits_part(spec: Spec, raw: bool) -> str | None:
+    metrics = _pv_metrics(spec)
+    if not metrics:
+        return None
+    attrs, pages = _filters(spec)
+    key = _key(spec, "page_visits")
+    attr_names = [d for d, _, _ in spec.filters if d != "page"]
+    if raw:
+        inner = ", ".join([
+            "page_visit_id", "any(pathname) AS pathname", "session_start",
+            "max(ifNull(scroll_depth, 0)) AS max_scroll", "max(ifNull(engaged_ms, 0)) AS max_engaged_ms",
+            "max(scroll_depth IS NOT NULL) AS has_scroll", "max(engaged_ms IS NOT NULL) AS has_engagement",
+            *[f"any({d}) AS {d}" for d in attr_names],
+        ])
+        where = ["site_id = {site:UInt32}", f"timestamp >= {{start:{DT64}}}",
+                 f"timestamp < {{end:{DT64}}} + INTERVAL 1 DAY",
+                 f"session_start >= {{start:{DT64}}}", f"session_start < {{end:{DT64}}}",
+                 "page_visit_id != 0", "type IN ('pageview', 'engagement')"]
+        src = (f"(SELECT {inner} FROM events WHERE {' AND '.join(where)} "
+               "GROUP BY page_visit_id, session_start)")
+        outer = list(attrs) + [p.replace("{COL}", "pathname") for p in pages]
+    else:
+        where = ["site_id = {site:UInt32}", f"session_start >= {{start:{DT64}}}",
+                 f"session_start < {{end:{DT64}}}"]
+        where += [p.replace("{COL}", "pathname") for p in pages]
+        src = ("(SELECT session_start, session_id, pathname, max_scroll, max_engaged_ms, has_scroll, "
+               f"has_engagement FROM page_visits FINAL WHERE {' AND '.join(where)})")
+        outer = []
+        if attrs:
+            # Session-attribute filters reach page visits through their sessions.
+            sess_where = ["site_id = {site:UInt32}", f"session_start >= {{start:{DT64}}}",
+                          f"session_start < {{end:{DT64}}}", *attrs]
+            outer.append(f"session_id IN (SELECT session_id FROM sessions WHERE {' AND '.join(sess_where)})")
+    cols = ([f"{key} AS k"] if key else []) + [f"{_PV_AGG[m]} AS {m}" for m in metrics]
+    sql = f"SELECT {', '.join(cols)} FROM {src}"
+    if outer:
+        sql += " WHERE " + " AND ".join(outer)
+    return sql + (" GROUP BY k" if key else "")
+
+
+def build_sql(spec: Spec, variant: str, rollup: bool) -> str:
+    """One SELECT answering `spec`: variant "hand" (aggregates + rollup) or "raw" (events only)."""
+    raw = variant == "raw"
+    if spec.period == "realtime":
+        return ("SELECT uniq(user_id) AS visitors FROM events WHERE site_id = {site:UInt32} "
+                f"AND timestamp >= {{start:{DT64}}} AND timestamp < {{end:{DT64}}}")
+    parts = [p for p in (
+        _events_part(spec, rollup and not raw),
+        _sessions_part(spec, raw),
+        _page_visits_part(spec, raw),
+    ) if p]
+    metric_cols = list(spec.metrics)
+    if not spec.dims:
+        body = " CROSS JOIN ".join(f"({p}) AS q{i}" for i, p in enumerate(parts))
+        return f"SELECT {', '.join(metric_cols)} FROM {body}"
+    body = f"({parts[0]}) AS q0"
+    for i, p in enumerate(parts[1:], start=1):
+        body += f" FULL OUTER JOIN ({p}) AS q{i} USING (k)"
+    sql = f"SELECT k, {', '.join(metric_cols)} FROM {body}"
+    if all(d in ("hour", "date", "week", "month") for d in spec.dims):
+        return sql + " ORDER BY k"
+    return sql + f" ORDER BY {spec.metrics[0]} DESC, k ASC LIMIT {int(spec.limit)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class Timing:
+    runs_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        r = sorted(self.runs_ms)
+        if not r:
+            return {}
+        return {"p50_ms": round(_pct(r, 50), 2), "p95_ms": round(_pct(r, 95), 2),
+                "mean_ms": round(statistics.fmean(r), 2), "min_ms": round(r[0], 2),
+                "max_ms": round(r[-1], 2), "n": len(r), "runs_ms": [round(x, 2) for x in self.runs_ms]}
+
+
+def _pct(sorted_values: list[float], p: float) -> float:
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    k = (len(sorted_values) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+class Bench:
+    def __init__(self, store, site, now: dt.datetime, log=print):
+        from engine.query.run import first_event_time, settings
+
+        self.store = store
+        self.site = site
+        self.now = now
+        self.log = log
+        self.settings = settings(store)
+        self.first_event = first_event_time(store, site.site_id)
+        tables = {r[0] for r in store.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        self.rollup = "events_hourly" in tables
+
+    def sql_params(self, spec: Spec) -> dict:
+        from engine.query.parse import parse_query
+        from engine.query.run import resolve
+
+        rng = resolve(parse_query(spec.body()), self.now, self.first_event)
+        start = rng.start.astimezone(dt.UTC)
+        end = rng.end.astimezone(dt.UTC)
+        h0 = start.replace(minute=0, second=0, microsecond=0)
+        if h0 < start:
+            h0 += dt.timedelta(hours=1)
+        h1 = end.replace(minute=0, second=0, microsecond=0)
+        if h1 < h0:
+            h1 = h0
+        params = {"site": self.site.site_id, "start": _ts(start), "end": _ts(end), "tz": rng.timezone,
+                  "h0": h0.strftime("%Y-%m-%d %H:%M:%S"), "h1": h1.strftime("%Y-%m-%d %H:%M:%S")}
+        for i, (_, _, value) in enumerate(spec.filters):
+            params[f"f{i}"] = value
+        return params
+
+    def run_engine(self, spec: Spec) -> tuple[float, Any]:
+        from engine.query import run_query_sync
+
+        t0 = time.perf_counter()
+        out = run_query_sync(self.store, self.site, spec.body(), now=self.now)
+        return (time.perf_counter() - t0) * 1000, out["results"]
+
+    def run_sql(self, sql: str, params: dict) -> tuple[float, Any]:
+        t0 = time.perf_counter()
+        rows = self.store.dicts(sql, params, settings=self.settings)
+        return (time.perf_counter() - t0) * 1000, rows
+
+    def measure(self, spec: Spec, repeat: int, raw_repeat: int, skip_raw: bool) -> dict:
+        params = self.sql_params(spec)
+        hand_sql = build_sql(spec, "hand", self.rollup)
+        raw_sql = build_sql(spec, "raw", False)
+        variants = {"engine": lambda: self.run_engine(spec), "hand": lambda: self.run_sql(hand_sql, params)}
+        if not skip_raw and raw_repeat > 0:
+            variants["raw"] = lambda: self.run_sql(raw_sql, params)
+        timings = {name: Timing() for name in variants}
+        answers = {}
+        for name, fn in variants.items():  # warm-up (also the answers we compare)
+            _, answers[name] = fn()
+        for i in range(repeat):
+            for name, fn in variants.items():
+                if name == "raw" and i >= raw_repeat:
+                    continue
+                ms, _ = fn()
+                timings[name].runs_ms.append(ms)
+        out = {"name": spec.name, "group": spec.group, "period": spec.period, "body": spec.body(),
+               "hand_sql": hand_sql, "raw_sql": raw_sql if "raw" in variants else None}
+        for name, t in timings.items():
+            out[name] = t.summary()
+        hand = out["hand"]["p50_ms"]
+        out["engine_vs_hand"] = round(out["engine"]["p50_ms"] / hand, 3) if hand else None
+        if "raw" in out and out["raw"]:
+            out["raw_vs_hand"] = round(out["raw"]["p50_ms"] / hand, 2) if hand else None
+            out["raw_vs_engine"] = round(out["raw"]["p50_ms"] / out["engine"]["p50_ms"], 2)
+        out["check"] = compare(spec, answers)
+        return out
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def _norm_key(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "|".join(_norm_key(v) for v in value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def compare(spec: Spec, answers: dict) -> dict:
+    """Engine vs hand vs raw: the top rows' keys and first metrics (uniq is approximate and the
+    variants' rounding differs, so numbers match within 2% / 1 unit)."""
+    def rows_of(name: str) -> list[tuple[str, list[float]]]:
+        ans = answers[name]
+        if name == "engine":
+            if isinstance(ans, dict):
+                return [("", [float(ans.get(m) or 0) for m in spec.metrics])]
+            out = []
+            for row in ans:
+                key = "|".join(str(row[d]) for d in spec.dims)
+                out.append((key, [float(row.get(m) or 0) for m in spec.metrics]))
+            return out
+        out = []
+        for row in ans:
+            key = _norm_key(row.get("k")) if spec.dims else ""
+            if spec.dims and spec.dims[0] == "month":
+                key = key[:7]
+            out.append((key, [float(row.get(m) or 0) for m in spec.metrics]))
+        return out
+
+    ref = rows_of("engine")
+    result = {}
+    for name in answers:
+        if name == "engine":
+            continue
+        other = dict(rows_of(name))
+        worst = 0.0
+        missing = 0
+        for key, values in ref[:5]:
+            if key not in other:
+                missing += 1
+                continue
+            for a, b in zip(values, other[key], strict=False):
+                if abs(a - b) <= 1:
+                    continue
+                worst = max(worst, abs(a - b) / max(abs(a), abs(b), 1))
+        result[name] = {"max_rel_diff_top5": round(worst, 4), "missing_top5": missing,
+                        "ok": missing == 0 and worst <= 0.02}
+    return result
+
+
+def store_facts(store, site_id: int) -> dict:
+    facts = {}
+    for table in ("events", "sessions", "page_visits", "events_hourly"):
+        rows = store.rows(
+            "SELECT sum(rows), count(), sum(bytes_on_disk) FROM system.parts "
+            "WHERE active AND database = currentDatabase() AND table = {t:String}", {"t": table})
+        if rows and rows[0][1]:
+            facts[table] = {"rows": int(rows[0][0]), "parts": int(rows[0][1]),
+                            "bytes_on_disk": int(rows[0][2])}
+    facts["site_events"] = int(store.rows("SELECT count() FROM events WHERE site_id = {s:UInt32}",
+                                          {"s": site_id})[0][0])
+    return facts
+
+
+def run_bench(data_dir: str, repeat: int = 7, raw_repeat: int = 3, site_ref: str = "largest",
+              only: set[str] | None = None, skip_raw: bool = False, skip_ranges: bool = False,
+              log=print) -> dict:
+    from engine.query.realtime import realtime_sync
+    from engine.sites import Site
+    from loadtest.seed import open_bench_store
+
+    manifest = read_manifest(data_dir)
+    if not manifest:
+        raise SystemExit(f"no loadtest manifest in {data_dir}: run `clickport loadtest seed` first")
+    sites = manifest["sites"]
+    if site_ref == "largest":
+        chosen = max(sites, key=lambda s: s.get("events", 0))
+    else:
+        chosen = next(s for s in sites if str(s["site_id"]) == site_ref or s["domain"] == site_ref)
+    t0 = time.perf_counter()
+    store = open_bench_store(data_dir)  # applies pending migrations (a new rollup backfills here)
+    log(f"store open + migrations: {time.perf_counter() - t0:.1f} s")
+    try:
+        site = Site(chosen["site_id"], chosen["domain"], chosen["timezone"])
+        now = dt.datetime.fromisoformat(manifest["seeded_until"])
+        bench = Bench(store, site, now, log)
+        facts = store_facts(store, site.site_id)
+        log(f"site {site.domain} (id {site.site_id}): {facts['site_events']:,} events of "
+            f"{facts['events']['rows']:,}; rollup table: {bench.rollup}; now = {now.isoformat()}")
+        result: dict = {"data_dir": os.path.abspath(data_dir), "site": {k: chosen[k] for k in (
+            "site_id", "domain", "timezone")}, "now": now.isoformat(), "store": facts,
+            "repeat": repeat, "raw_repeat": raw_repeat, "rollup_table": bench.rollup, "queries": [],
+            "ranges": []}
+        for spec in dashboard():
+            key = f"{spec.group}/{spec.name}"
+            if only and spec.name not in only and key not in only:
+                continue
+            skip = skip_raw or spec.group == "realtime"
+            q = bench.measure(spec, repeat, raw_repeat, skip)
+            result["queries"].append(q)
+            log(_fmt(q))
+        # The realtime endpoint (GET /api/realtime): count + up to 20 active sessions.
+        if not only or "realtime_endpoint" in only:
+            t = Timing()
+            realtime_sync(store, site.site_id, now, bench.settings)
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                realtime_sync(store, site.site_id, now, bench.settings)
+                t.runs_ms.append((time.perf_counter() - t0) * 1000)
+            q = {"name": "realtime_endpoint", "group": "realtime", "period": "realtime",
+                 "engine": t.summary(), "hand": {}, "engine_vs_hand": None}
+            result["queries"].append(q)
+            log(_fmt(q))
+        if not skip_ranges:
+            for shape, metrics, dims in RANGE_SHAPES:
+                for period in RANGES:
+                    spec = Spec(shape, "range", period, metrics, dims)
+                    q = bench.measure(spec, repeat, 0, True)
+                    result["ranges"].append({"shape": shape, "period": period, "engine": q["engine"],
+                                             "hand": q["hand"], "engine_vs_hand": q["engine_vs_hand"]})
+                    log(f"  range {shape:9s} {period:4s} engine p50 {q['engine']['p50_ms']:8.1f} ms  "
+                        f"hand p50 {q['hand']['p50_ms']:8.1f} ms")
+        result["targets"] = targets(result)
+        return result
+    finally:
+        store.close()
+
+
+def targets(result: dict) -> dict:
+    q30 = [q for q in result["queries"] if q["group"] in ("30d", "filtered")]
+    qall = [q for q in result["queries"] if q["group"] == "all"]
+    worst30 = max(q30, key=lambda q: q["engine"]["p95_ms"], default=None)
+    worstall = max(qall, key=lambda q: q["engine"]["p95_ms"], default=None)
+    ratios = [q["engine_vs_hand"] for q in result["queries"] if q.get("engine_vs_hand")]
+    worst_ratio = max(result["queries"], key=lambda q: q.get("engine_vs_hand") or 0, default=None)
+    range_ratio = {}
+    for shape, _, _ in RANGE_SHAPES:
+        by = {r["period"]: r for r in result["ranges"] if r["shape"] == shape}
+        if "12m" in by and "30d" in by:
+            range_ratio[shape] = round(by["12m"]["engine"]["p50_ms"] / by["30d"]["engine"]["p50_ms"], 2)
+    events = result["store"].get("events", {}).get("rows", 0)
+    return {
+        "events_in_store": events,
+        "at_least_50M_events": events >= 50_000_000,
+        "p95_30d_worst_ms": worst30["engine"]["p95_ms"] if worst30 else None,
+        "p95_30d_worst_query": worst30["name"] if worst30 else None,
+        "p95_30d_target_ms": 150, "p95_30d_met": bool(worst30) and worst30["engine"]["p95_ms"] <= 150,
+        "p95_all_worst_ms": worstall["engine"]["p95_ms"] if worstall else None,
+        "p95_all_worst_query": worstall["name"] if worstall else None,
+        "p95_all_target_ms": 600, "p95_all_met": bool(worstall) and worstall["engine"]["p95_ms"] <= 600,
+        "engine_vs_hand_worst": max(ratios) if ratios else None,
+        "engine_vs_hand_worst_query": f"{worst_ratio['group']}/{worst_ratio['name']}" if worst_ratio else None,
+        "engine_vs_hand_median": round(statistics.median(ratios), 3) if ratios else None,
+        "engine_vs_hand_target": 1.15,
+        "engine_vs_hand_met": bool(ratios) and max(ratios) <= 1.15,
+        "range_12m_over_30d": range_ratio,
+        "range_ratio_target": 4.0,
+        "range_ratio_met": bool(range_ratio) and max(range_ratio.values()) <= 4.0,
+    }
+
+
+def _fmt(q: dict) -> str:
+    e, h, r = q["engine"], q.get("hand") or {}, q.get("raw") or {}
+    text = f"{q['group']:8s} {q['name']:26s} engine p50 {e['p50_ms']:8.1f} p95 {e['p95_ms']:8.1f} ms"
+    if h:
+        text += f" | hand p50 {h['p50_ms']:8.1f} (x{q['engine_vs_hand']:.2f})"
+    if r:
+        text += f" | raw p50 {r['p50_ms']:9.1f} (x{q['raw_vs_hand']:.1f} of hand)"
+    checks = q.get("check") or {}
+    bad = [k for k, v in checks.items() if not v["ok"]]
+    if bad:
+        text += f"  [answers differ: {', '.join(bad)} {checks}]"
+    return text
+
+
+def run_bench_command(args) -> int:
+    from loadtest.cli import _save, command_line
+
+    only = {x.strip() for x in args.only.split(",") if x.strip()} or None
+    result = run_bench(args.lt_data_dir, repeat=args.repeat, raw_repeat=args.raw_repeat, site_ref=args.site,
+                       only=only, skip_raw=args.skip_raw, skip_ranges=args.skip_ranges)
+    result["command"] = command_line()
+    path = _save(args.results, "bench.json", result)
+    print(json.dumps(result["targets"], indent=2))
+    print(f"results: {path}")
+    return 0
