@@ -107,9 +107,17 @@ def _save(results_dir: str, name: str, data: dict) -> str:
 
 
 def command_line() -> str:
-    argv = sys.argv[:]
-    argv[0] = "clickport" if argv[0].endswith("clickport") else os.path.basename(argv[0])
-    return " ".join(argv)
+    """The command as a user would type it (for results files)."""
+    import shlex
+
+    first = sys.argv[0]
+    if first.endswith(os.path.join("loadtest", "__main__.py")):
+        prog = ["python", "-m", "loadtest"]
+    elif first.endswith(os.path.join("server", "cli.py")):
+        prog = ["clickport"]
+    else:
+        prog = [os.path.basename(first)]
+    return shlex.join(prog + sys.argv[1:])
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
