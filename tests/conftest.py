@@ -65,23 +65,28 @@ class SiteCtx:
     track_key: str
 
 
-@pytest.fixture
-def new_site(client, admin_headers):
-    """Factory: a fresh site with a read+tracker key, a read-only key and a tracker-only key."""
-
-    def make(timezone: str = "UTC") -> SiteCtx:
-        domain = f"site{next(_domains)}-{os.getpid()}.example.com"
-        r = client.post("/api/admin/sites", json={"domain": domain, "timezone": timezone},
+def create_site(client, admin_headers, timezone: str = "UTC") -> SiteCtx:
+    """A fresh site with a read+tracker key, a read-only key and a tracker-only key."""
+    domain = f"site{next(_domains)}-{os.getpid()}-{time.monotonic_ns() % 10**6}.example.com"
+    r = client.post("/api/admin/sites", json={"domain": domain, "timezone": timezone},
+                    headers=admin_headers)
+    assert r.status_code == 201, r.text
+    site_id = r.json()["id"]
+    keys = []
+    for perms in (["read", "tracker"], ["read"], ["tracker"]):
+        r = client.post(f"/api/admin/sites/{site_id}/keys", json={"permissions": perms},
                         headers=admin_headers)
         assert r.status_code == 201, r.text
-        site_id = r.json()["id"]
-        keys = []
-        for perms in (["read", "tracker"], ["read"], ["tracker"]):
-            r = client.post(f"/api/admin/sites/{site_id}/keys", json={"permissions": perms},
-                            headers=admin_headers)
-            assert r.status_code == 201, r.text
-            keys.append(r.json()["key"])
-        return SiteCtx(site_id, domain, timezone, *keys)
+        keys.append(r.json()["key"])
+    return SiteCtx(site_id, domain, timezone, *keys)
+
+
+@pytest.fixture
+def new_site(client, admin_headers):
+    """Factory fixture over `create_site`."""
+
+    def make(timezone: str = "UTC") -> SiteCtx:
+        return create_site(client, admin_headers, timezone)
 
     return make
 

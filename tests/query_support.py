@@ -13,6 +13,8 @@ import itertools
 import time
 from typing import Any
 
+from tests.conftest import SiteCtx, create_site
+
 UTC = dt.UTC
 
 CHROME_WIN = (
@@ -145,32 +147,12 @@ def get(client, site, path: str, params: dict | None = None, status: int = 200) 
     return response.json()
 
 
-_site_numbers = itertools.count(1)
-
-
-class QSite:
-    def __init__(self, site_id: int, domain: str, timezone: str, key: str, read_key: str,
-                 track_key: str):
-        self.site_id, self.domain, self.timezone = site_id, domain, timezone
-        self.key, self.read_key, self.track_key = key, read_key, track_key
+QSite = SiteCtx
 
 
 def make_site(client, admin_headers, timezone: str = "UTC") -> QSite:
-    """Like conftest's new_site, usable from module-scoped fixtures (own domain names)."""
-    import os
-
-    domain = f"q{next(_site_numbers)}-{os.getpid()}-{time.monotonic_ns() % 10**6}.example.com"
-    r = client.post("/api/admin/sites", json={"domain": domain, "timezone": timezone},
-                    headers=admin_headers)
-    assert r.status_code == 201, r.text
-    site_id = r.json()["id"]
-    keys = []
-    for perms in (["read", "tracker"], ["read"], ["tracker"]):
-        r = client.post(f"/api/admin/sites/{site_id}/keys", json={"permissions": perms},
-                        headers=admin_headers)
-        assert r.status_code == 201, r.text
-        keys.append(r.json()["key"])
-    return QSite(site_id, domain, timezone, *keys)
+    """conftest's `create_site`, for module-scoped fixtures."""
+    return create_site(client, admin_headers, timezone)
 
 
 def add_goal(client, admin_headers, site: QSite, name: str, goal_type: str, match: str = "") -> int:
