@@ -131,3 +131,16 @@ def test_no_raw_ip_in_the_server_log(tmp_path):
             assert ip not in log
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "𝟙", "1e3", "--1"])
+def test_unicode_digits_are_400_not_500(client, admin_headers, new_site, value):
+    """Found by fuzzing: str.isdigit() accepts these, int() does not."""
+    site = new_site()
+    r = client.get(f"/api/pages?limit={value}", headers={"x-api-key": site.read_key})
+    assert r.status_code == 400 and r.json()["message"].startswith("limit")
+    r = client.get(f"/api/admin/sites/{value}", headers=admin_headers)
+    assert r.status_code == 404
+    r = client.post("/api/event", content=b"{}",
+                    headers={"x-api-key": site.key, "content-length": value.encode("utf-8")})
+    assert r.status_code == 400 and r.json()["message"].startswith("content-length")

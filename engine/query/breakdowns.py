@@ -7,6 +7,7 @@ including today, in the request time zone), limit, offset and timezone; /api/tec
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,7 @@ def _int_param(params: dict[str, str], name: str) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    if not re.fullmatch(r"-?[0-9]{1,12}", text):  # not isdigit(): it accepts "²", which int() refuses
         raise QueryError(name, "must be a whole number")
     return int(text)
 
