@@ -36,6 +36,7 @@ from engine.ingest.identity import VisitorHasher, load_or_create_secret
 from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, screen_class
 from loadtest.model import (
     CURRENCIES,
+    HOUR_WEIGHTS,
     EVENT_NAMES,
     EVENT_TYPES,
     ModelConfig,
@@ -429,9 +430,12 @@ class SeedResult:
     peak_rss_mib: float = 0.0
     chunks: int = 0
     options: dict = field(default_factory=dict)
+    # A few seeded sessions with their visitor's IP and UA (tests replay a live event for them).
+    samples: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         d = asdict(self)
+        d.pop("samples")
         d["generate_events_per_s"] = self.events / self.generate_s if self.generate_s else None
         d["enrich_us_per_session"] = 1e6 * self.enrich_s / self.sessions if self.sessions else None
         d["insert_rows_per_s"] = self.events / self.insert_s if self.insert_s else None
@@ -527,8 +531,15 @@ def seed(opts: SeedOptions, store=None) -> SeedResult:
     first_day = (now - dt.timedelta(days=cfg.history_days - 1)).date()
     days = [first_day + dt.timedelta(days=i) for i in range((now.date() - first_day).days + 2)]
     target_sessions = opts.events / model.events_per_session
-    expected = model.daily_sessions(days[:-1], target_sessions)
-    expected = np.vstack([expected, expected[-1:]])  # the extra local day (mostly trimmed)
+    expected = model.daily_sessions(days, 1.0)
+    # Only the part of each local day before `now` is seeded: scale by the elapsed share of the
+    # day's traffic (hourly curve), then normalize so the whole history holds the target.
+    hour_cdf = np.concatenate(([0.0], np.cumsum(HOUR_WEIGHTS) / HOUR_WEIGHTS.sum()))
+    for d, day in enumerate(days):
+        for i, site in enumerate(model.sites):
+            elapsed_h = (now_ms - model.local_midnight_ms(site, day)) / 3_600_000
+            expected[d, i] *= float(np.interp(np.clip(elapsed_h, 0, 24), np.arange(25), hour_cdf))
+    expected *= target_sessions / expected.sum()
 
     result = SeedResult(data_dir=data_dir, cpus=cpus, enrich=opts.enrich,
                         geo_database=enricher.geo_available, inserted=opts.insert,
@@ -592,6 +603,11 @@ def seed(opts: SeedOptions, store=None) -> SeedResult:
                 keep = batch.ev_ts_ms <= now_ms
                 result.sessions += int(live.sum())
                 codes = enricher.enrich(batch, site_ids[i], hasher)
+                if len(result.samples) < 5 and live[0]:
+                    result.samples.append({
+                        "site_id": site_ids[i], "session_id": int(batch.session_id[0]),
+                        "user_id": int(codes["user_id"][0]), "ip": model.ip_text(batch.ip[0]),
+                        "user_agent": model.humans[batch.ua[0]]["ua"], "start_ms": int(batch.start_ms[0])})
                 added = builder.add(batch, site_ids[i], codes, keep)
                 per_site_events[i] += added
                 result.events += added

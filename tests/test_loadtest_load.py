@@ -1,0 +1,82 @@
+"""The HTTP load driver's accounting on a small bounded run against a real server process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from loadtest.load import (
+    LoadOptions,
+    SiteKey,
+    account,
+    build_pool,
+    check_loopback,
+    count_in_store,
+    run_load,
+    start_clickport,
+    write_wrk_script,
+)
+from loadtest.model import ModelConfig, TrafficModel
+
+
+def test_accounting_rules():
+    run = {"stored_acks": 100, "dropped_acks": 3}
+    before = {"accepted": 10, "inserted": 10, "pending": 0, "dropped": {"bot": 1}}
+    after = {"accepted": 118, "inserted": 118, "pending": 0, "dropped": {"bot": 3, "dnt": 1}}
+    acc = account(run, before, after, connections=8)
+    assert acc["ok"] and acc["unacknowledged_accepted"] == 8 and acc["server_dropped_delta"] == {"bot": 2, "dnt": 1}
+    assert not account(run, before, {**after, "inserted": 117}, 8)["ok"]       # an accepted event lost
+    assert not account(run, before, {**after, "accepted": 109, "inserted": 109}, 8)["ok"]  # an ack not stored
+    assert not account(run, before, {**after, "pending": 1}, 8)["ok"]
+
+
+def test_only_loopback_targets():
+    check_loopback("http://127.0.0.1:8000")
+    with pytest.raises(SystemExit):
+        check_loopback("http://example.com:8000")
+
+
+def test_wrk_script_carries_the_pool_and_engagement_plans(tmp_path):
+    model = TrafficModel(ModelConfig(sites=1))
+    pool = build_pool(model, [SiteKey(model.sites[0].domain, "ck_x", 1.0)], 50, seed=1)
+    path = write_wrk_script(pool, str(tmp_path / "load.lua"), threads=1, connections=4, rate=100)
+    text = open(path).read()
+    assert text.count("{h=") == len(pool) and ",e={" in text and "function delay()" in text
+    assert "X-Forwarded-For" in text and '"page_visit_id":"%s"' in text
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("load-server"))
+    proc = start_clickport(data_dir, "test-load-token", env={"CLICKPORT_FLUSH_INTERVAL_S": "0.05"})
+    yield proc, data_dir
+    if proc.proc.poll() is None:
+        proc.terminate()
+
+
+def _drivers() -> list[str]:
+    return ["asyncio", "wrk"] if shutil.which("wrk") else ["asyncio"]
+
+
+def test_every_acknowledged_event_is_stored(server):
+    proc, data_dir = server
+    total_accepted = 0
+    for driver in _drivers():
+        opts = LoadOptions(data_dir=data_dir, url=proc.base, admin_token="test-load-token", duration=1.5,
+                           warmup=0.3, connections=8, driver=driver, visits=300, log=lambda *_: None)
+        result = run_load(opts)
+        run = result["runs"]["ingest"]
+        acc = run["accounting"]
+        assert acc["ok"], (driver, acc)
+        assert run["requests"] >= 20 and run["error_count"] == 0, (driver, run["codes"])
+        assert acc["acknowledged_stored"] > 0 and acc["acknowledged_dropped"] >= 0
+        assert run["latency_ms"]["p50"] > 0 and run["timeline"]
+        total_accepted += acc["server_accepted_delta"]
+    status_accepted = __import__("loadtest.load", fromlist=["writer_status"]).writer_status(
+        proc.base, "test-load-token")["accepted"]
+    proc.terminate()
+    # After shutdown the store holds exactly what the server accepted (warm-ups included).
+    assert count_in_store(data_dir, None) == status_accepted >= total_accepted
+    assert os.path.exists(os.path.join(data_dir, "clickhouse"))
