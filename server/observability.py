@@ -9,7 +9,7 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.metrics import Metrics
@@ -94,11 +94,14 @@ class TimingMiddleware:
 
 
 def _route_name(scope: Scope) -> str:
-    for route in scope["app"].router.routes:
-        match, _ = route.matches(scope)
-        if match != Match.NONE:
-            return getattr(route, "path", "other")
-    return "unmatched"
+    """The matched route's path template. The router leaves the endpoint in the scope, so this
+    is a dict lookup, not a second round of route matching."""
+    app = scope["app"]
+    names = getattr(app.state, "route_names", None)
+    if names is None:
+        names = {getattr(r, "endpoint", None): getattr(r, "path", "other") for r in app.router.routes}
+        app.state.route_names = names
+    return names.get(scope.get("endpoint"), "unmatched")
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -4,6 +4,7 @@ API-key auth and the visitor's IP."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 
 import orjson
@@ -72,10 +73,12 @@ def visitor_ip(request: Request, trust_forwarded: bool) -> str:
 
 
 def _valid_ip(text: str) -> bool:
+    # inet_pton is the C parser: an order of magnitude cheaper than ipaddress on the hot path.
+    family = socket.AF_INET6 if ":" in text else socket.AF_INET
     try:
-        ipaddress.ip_address(text)
+        socket.inet_pton(family, text)
         return True
-    except ValueError:
+    except (OSError, ValueError):
         return False
 
 
