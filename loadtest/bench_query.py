@@ -375,7 +375,8 @@ class Bench:
         self.log = log
         self.settings = settings(store)
         self.first_event = first_event_time(store, site.site_id)
-        tables = {r[0] for r in store.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        tables = {r[0] for r in store.rows("SELECT name FROM system.tables WHERE database = "
+                                           "currentDatabase()")}
         self.rollup = "events_hourly" in tables
 
     def sql_params(self, spec: Spec) -> dict:
@@ -596,7 +597,8 @@ def targets(result: dict) -> dict:
         "p95_all_worst_query": worstall["name"] if worstall else None,
         "p95_all_target_ms": 600, "p95_all_met": bool(worstall) and worstall["engine"]["p95_ms"] <= 600,
         "engine_vs_hand_worst": max(ratios) if ratios else None,
-        "engine_vs_hand_worst_query": f"{worst_ratio['group']}/{worst_ratio['name']}" if worst_ratio else None,
+        "engine_vs_hand_worst_query": (f"{worst_ratio['group']}/{worst_ratio['name']}"
+                                       if worst_ratio else None),
         "engine_vs_hand_median": round(statistics.median(ratios), 3) if ratios else None,
         "engine_vs_hand_target": 1.15,
         "engine_vs_hand_met": bool(ratios) and max(ratios) <= 1.15,

@@ -49,7 +49,8 @@ def write_report(results_dir: str, out_dir: str) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     seed = _load(os.path.join(results_dir, "seed.json"))
     seed_1cpu = _load(os.path.join(results_dir, "seed-1cpu.json"))
-    loads = {os.path.basename(p)[:-5]: _load(p) for p in sorted(glob.glob(os.path.join(results_dir, "load*.json")))}
+    load_files = sorted(glob.glob(os.path.join(results_dir, "load*.json")))
+    loads = {os.path.basename(p)[:-5]: _load(p) for p in load_files}
     bench = _load(os.path.join(results_dir, "bench.json"))
     summary = summarize(seed, seed_1cpu, loads, bench)
     paths = []
@@ -88,7 +89,8 @@ def summarize(seed, seed_1cpu, loads: dict, bench) -> dict:
             s["load"][name] = {k: run.get(k) for k in (
                 "requests_per_s", "ok_per_s", "accepted_per_s", "error_count", "server_cpu_us_per_request",
                 "server_rss_mib_max")}
-            s["load"][name]["latency_ms"] = {k: run["latency_ms"].get(k) for k in ("p50", "p95", "p99", "max")}
+            s["load"][name]["latency_ms"] = {k: run["latency_ms"].get(k)
+                                             for k in ("p50", "p95", "p99", "max")}
             if "accounting" in run:
                 s["load"][name]["accounting_ok"] = run["accounting"]["ok"]
         s["load"]["ingest_vs_baseline"] = max_load.get("ingest_vs_baseline")
@@ -110,10 +112,12 @@ def summarize(seed, seed_1cpu, loads: dict, bench) -> dict:
         t = bench.get("targets", {})
         s["bench"] = {"events_in_store": t.get("events_in_store"), "site": bench.get("site"),
                       "site_events": bench["store"].get("site_events"), "command": bench.get("command")}
-        s["targets"]["p95_30d_ms"] = {"value": t.get("p95_30d_worst_ms"), "query": t.get("p95_30d_worst_query"),
+        s["targets"]["p95_30d_ms"] = {"value": t.get("p95_30d_worst_ms"),
+                                      "query": t.get("p95_30d_worst_query"),
                                       "target": 150, "met": t.get("p95_30d_met"),
                                       "at_50M": t.get("at_least_50M_events")}
-        s["targets"]["p95_all_time_ms"] = {"value": t.get("p95_all_worst_ms"), "query": t.get("p95_all_worst_query"),
+        s["targets"]["p95_all_time_ms"] = {"value": t.get("p95_all_worst_ms"),
+                                           "query": t.get("p95_all_worst_query"),
                                            "target": 600, "met": t.get("p95_all_met")}
         s["targets"]["engine_vs_hand"] = {"value": t.get("engine_vs_hand_worst"),
                                           "query": t.get("engine_vs_hand_worst_query"),
@@ -205,7 +209,8 @@ def plot_bench(bench, out_dir: str) -> list[str]:
         w = 0.27
         ax.bar([i - w for i in x], [q["engine"]["p50_ms"] for q in qs], w, label="engine p50")
         ax.bar(list(x), [q["hand"]["p50_ms"] for q in qs], w, label="hand-written SQL p50")
-        ax.bar([i + w for i in x], [(q.get("raw") or {}).get("p50_ms", 0) for q in qs], w, label="raw events p50")
+        raw = [(q.get("raw") or {}).get("p50_ms", 0) for q in qs]
+        ax.bar([i + w for i in x], raw, w, label="raw events p50")
         ax.scatter(list(x), [q["engine"]["p95_ms"] for q in qs], marker="_", s=120, color="black",
                    label="engine p95", zorder=3)
         ax.set_yscale("log")
@@ -287,8 +292,10 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
     out.append("")
     if seed:
         out += ["## Bulk seeding", "", f"Command: `{seed.get('command')}`", ""]
-        out.append(f"- {seed['events']:,} events, {seed['sessions']:,} sessions, {len(seed.get('sites', []))} sites, "
-                   f"in {seed['wall_s']:.0f} s: **{seed['events_per_s']:,.0f} events/s** wall on {seed['cpus']} CPU(s) "
+        out.append(f"- {seed['events']:,} events, {seed['sessions']:,} sessions, "
+                   f"{len(seed.get('sites', []))} sites, "
+                   f"in {seed['wall_s']:.0f} s: **{seed['events_per_s']:,.0f} events/s** wall on "
+                   f"{seed['cpus']} CPU(s) "
                    f"({seed.get('events_per_cpu_s') or 0:,.0f} events per CPU-second of the whole process).")
         out.append(f"- Generation + enrichment alone: {seed.get('generate_events_per_s') or 0:,.0f} events/s "
                    f"(main thread); enrichment {seed.get('enrich_us_per_session') or 0:.1f} µs per session "
@@ -299,7 +306,8 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
         out.append("")
     if seed_1cpu:
         out.append(f"One core (`{seed_1cpu.get('command')}`): **{seed_1cpu['events_per_s']:,.0f} events/s** "
-                   f"({seed_1cpu['events']:,} events, generate+enrich {seed_1cpu.get('generate_events_per_s') or 0:,.0f}/s, "
+                   f"({seed_1cpu['events']:,} events, generate+enrich "
+                   f"{seed_1cpu.get('generate_events_per_s') or 0:,.0f}/s, "
                    f"inserts {seed_1cpu.get('insert_rows_per_s') or 0:,.0f} rows/s).")
         out.append("")
     data = loads.get("load")
@@ -307,25 +315,32 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
         out += ["## HTTP ingest (POST /api/event)", "", f"Command: `{data.get('command')}`", "",
                 f"Driver {data['driver']}, {data['connections']} connections, {data['duration_s']} s per run "
                 "after a warm-up; the same request pool (modelled visits) for both servers.", "",
-                "| run | req/s | 200/s | stored acks/s | p50 ms | p95 ms | p99 ms | max ms | errors | server CPU µs/req | RSS MiB |",
+                "| run | req/s | 200/s | stored acks/s | p50 ms | p95 ms | p99 ms | max ms | errors "
+                "| server CPU µs/req | RSS MiB |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, run in data["runs"].items():
             lat = run["latency_ms"]
-            out.append(f"| {name} | {run['requests_per_s']:,.0f} | {run['ok_per_s']:,.0f} | {run['accepted_per_s']:,.0f} | "
-                       f"{lat['p50']:.2f} | {lat['p95']:.2f} | {lat['p99']:.2f} | {lat['max']:.1f} | {run['error_count']} | "
-                       f"{run.get('server_cpu_us_per_request', '—')} | {run.get('server_rss_mib_max', '—')} |")
+            out.append(f"| {name} | {run['requests_per_s']:,.0f} | {run['ok_per_s']:,.0f} | "
+                       f"{run['accepted_per_s']:,.0f} | "
+                       f"{lat['p50']:.2f} | {lat['p95']:.2f} | {lat['p99']:.2f} | {lat['max']:.1f} "
+                       f"| {run['error_count']} | "
+                       f"{run.get('server_cpu_us_per_request', '—')} | "
+                       f"{run.get('server_rss_mib_max', '—')} |")
         out.append("")
         acc = data["runs"]["ingest"].get("accounting")
         if acc:
-            out.append(f"Accounting: {acc['acknowledged_stored']:,} acknowledged stored events; the server accepted "
-                       f"{acc['server_accepted_delta']:,} ({acc['unacknowledged_accepted']} were in flight when the "
+            out.append(f"Accounting: {acc['acknowledged_stored']:,} acknowledged stored events; the "
+                       "server accepted "
+                       f"{acc['server_accepted_delta']:,} ({acc['unacknowledged_accepted']} were in "
+                       "flight when the "
                        f"driver stopped) and inserted {acc['server_inserted_delta']:,}; drops acknowledged "
                        f"{acc['acknowledged_dropped']:,} = server {acc['server_dropped_delta']} → "
                        f"{'every acknowledged event is stored' if acc['ok'] else 'MISMATCH'}.")
             sc = data["runs"]["ingest"].get("store_count")
             if sc:
                 out.append(f" After shutdown the store holds {sc['rows_added']:,} new rows = server-accepted "
-                           f"{sc['server_accepted_incl_warmup']:,} (≥ {sc['acknowledged_stored_incl_warmup']:,} "
+                           f"{sc['server_accepted_incl_warmup']:,} (≥ "
+                           f"{sc['acknowledged_stored_incl_warmup']:,} "
                            f"acknowledged, warm-up included) → {'OK' if sc['ok'] else 'MISMATCH'}.")
             out.append("")
         if data.get("ingest_vs_baseline") is not None:
@@ -336,7 +351,8 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
             continue
         run = extra["runs"]["ingest"]
         lat = run["latency_ms"]
-        out.append(f"At a target of {extra.get('target_rate'):,.0f} req/s (`{extra.get('command')}`): achieved "
+        out.append(f"At a target of {extra.get('target_rate'):,.0f} req/s "
+                   f"(`{extra.get('command')}`): achieved "
                    f"{run['requests_per_s']:,.0f}/s, p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms, "
                    f"p99 {lat['p99']:.2f} ms, accounting {'OK' if run['accounting']['ok'] else 'MISMATCH'}.")
         out.append("")
@@ -344,18 +360,23 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
         st = bench["store"]
         out += ["## Query benchmark", "", f"Command: `{bench.get('command')}`", "",
                 f"Store: {st['events']['rows']:,} events ({st['events']['parts']} parts, "
-                f"{st['events']['bytes_on_disk'] / 2**30:.2f} GiB), sessions {st.get('sessions', {}).get('rows', 0):,} rows, "
-                f"page_visits {st.get('page_visits', {}).get('rows', 0):,} rows. Site {bench['site']['domain']}: "
-                f"{st['site_events']:,} events. `now` = {bench['now']}. {bench['repeat']} timed runs per query "
+                f"{st['events']['bytes_on_disk'] / 2**30:.2f} GiB), sessions "
+                f"{st.get('sessions', {}).get('rows', 0):,} rows, "
+                f"page_visits {st.get('page_visits', {}).get('rows', 0):,} rows. Site "
+                f"{bench['site']['domain']}: "
+                f"{st['site_events']:,} events. `now` = {bench['now']}. {bench['repeat']} timed "
+                "runs per query "
                 f"after a warm-up ({bench['raw_repeat']} for raw).", "",
-                "| group | query | engine p50 | engine p95 | hand p50 | engine/hand | raw p50 | raw/hand | answers |",
+                "| group | query | engine p50 | engine p95 | hand p50 | engine/hand | raw p50 | "
+                "raw/hand | answers |",
                 "|---|---|---|---|---|---|---|---|---|"]
         for q in bench["queries"]:
             e, h, r = q["engine"], q.get("hand") or {}, q.get("raw") or {}
             checks = q.get("check") or {}
             ok = "—" if not checks else ("same" if all(v["ok"] for v in checks.values()) else "DIFFER")
             out.append(f"| {q['group']} | {q['name']} | {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | "
-                       f"{h.get('p50_ms', '—')} | {q.get('engine_vs_hand') or '—'} | {r.get('p50_ms', '—')} | "
+                       f"{h.get('p50_ms', '—')} | {q.get('engine_vs_hand') or '—'} | "
+                       f"{r.get('p50_ms', '—')} | "
                        f"{q.get('raw_vs_hand', '—')} | {ok} |")
         out.append("")
         if bench.get("ranges"):
@@ -367,9 +388,11 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
                     shapes.append(r["shape"])
             for shape in shapes:
                 by = {r["period"]: r for r in bench["ranges"] if r["shape"] == shape}
-                cells = [f"{by[p]['engine']['p50_ms']:.0f} / {by[p]['hand']['p50_ms']:.0f}" if p in by else "—"
-                         for p in ("7d", "30d", "90d", "12m", "all")]
-                ratio = (by["12m"]["engine"]["p50_ms"] / by["30d"]["engine"]["p50_ms"]) if "12m" in by and "30d" in by else 0
+                cells = [f"{by[p]['engine']['p50_ms']:.0f} / {by[p]['hand']['p50_ms']:.0f}"
+                         if p in by else "—" for p in ("7d", "30d", "90d", "12m", "all")]
+                ratio = 0.0
+                if "12m" in by and "30d" in by:
+                    ratio = by["12m"]["engine"]["p50_ms"] / by["30d"]["engine"]["p50_ms"]
                 out.append(f"| {shape} | {' | '.join(cells)} | {ratio:.2f} |")
             out.append("")
     if images:

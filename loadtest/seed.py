@@ -36,9 +36,9 @@ from engine.ingest.identity import VisitorHasher, load_or_create_secret
 from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, screen_class
 from loadtest.model import (
     CURRENCIES,
-    HOUR_WEIGHTS,
     EVENT_NAMES,
     EVENT_TYPES,
+    HOUR_WEIGHTS,
     ModelConfig,
     Sessions,
     SiteProfile,

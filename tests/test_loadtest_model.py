@@ -175,4 +175,5 @@ def test_http_pool_has_bots_and_dnt_in_small_shares(model):
     kinds = Counter(r.kind for r in pool)
     assert kinds["pageview"] > 0.8 * len(pool) and kinds["click"] > 0
     plans = [r for r in pool if r.engagement]
-    assert plans and all(a[1] <= b[1] for r in plans for a, b in zip(r.engagement, r.engagement[1:]))
+    assert plans
+    assert all(a[1] <= b[1] for r in plans for a, b in zip(r.engagement, r.engagement[1:], strict=False))

@@ -37,7 +37,8 @@ def test_row_counts_and_materialized_views(seeded):
     ids = [s["site_id"] for s in result.sites]
     assert 10_000 < result.events < 14_000 and result.chunks >= 2
     assert manifest["events"] >= result.events and all(s["key"].startswith("ck_") for s in manifest["sites"])
-    events, sessions, pageviews = _one(store, "SELECT count(), uniqExact(session_id), countIf(type = 'pageview') "
+    events, sessions, pageviews = _one(store, "SELECT count(), uniqExact(session_id), countIf(type "
+                                              "= 'pageview') "
                                               "FROM events WHERE site_id IN ({ids})", ids)
     assert events == result.events and sessions == result.sessions
     (merged,) = _one(store, "SELECT count() FROM sessions FINAL WHERE site_id IN ({ids})", ids)
@@ -61,7 +62,8 @@ def test_every_event_of_a_session_carries_the_sessions_start_and_attributes(seed
     assert bad == 0
     # enrichment ran: the engine's labels, not the model's
     sources, devices, channels = _one(store, "SELECT groupUniqArray(source), groupUniqArray(device), "
-                                             "groupUniqArray(channel) FROM events WHERE site_id IN ({ids})", ids)
+                                             "groupUniqArray(channel) FROM events WHERE site_id IN "
+                                             "({ids})", ids)
     assert "Google" in sources and {"Desktop", "Mobile"} <= set(devices) and "Organic Search" in channels
     (click_urls,) = _one(store, "SELECT countIf(url LIKE '%gclid=%' OR url LIKE '%fbclid=%') "
                                 "FROM events WHERE site_id IN ({ids})", ids)
