@@ -32,7 +32,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--sites", type=int, default=12)
     p.add_argument("--days", type=int, default=400, help="days of history ending now")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--chunk-rows", type=count, default=500_000, help="rows per insert")
+    p.add_argument("--chunk-rows", type=count, default=1_000_000, help="rows per insert")
     p.add_argument("--inserts-in-flight", type=int, default=1)
     p.add_argument("--enrich", choices=["engine", "model"], default="engine",
                    help="engine: run the engine's enrichment functions (default); model: the model's labels")
@@ -59,13 +59,17 @@ def add_subcommands(sub) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="target requests/s (0 = max throughput)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
-    p.add_argument("--driver", choices=["auto", "wrk", "asyncio"], default="auto")
+    p.add_argument("--driver", choices=["auto", "wrk", "asyncio"], default="auto",
+                   help="auto: wrk for max throughput, asyncio (open-loop pacing) for --rate")
     p.add_argument("--baseline", action="store_true",
                    help="also drive a bare Starlette echo endpoint (separate uvicorn) with the same load")
     p.add_argument("--visitors", type=count, default=50_000,
                    help="distinct modelled visits in the request pool")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-engagement", action="store_true", help="do not send engagement updates")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="environment for the server this command starts (repeatable), e.g. "
+                        "CLICKPORT_FLUSH_INTERVAL_S=1")
     _results(p)
     p.set_defaults(func=cmd_load)
 
@@ -149,7 +153,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     summary["command"] = command_line()
     for site in summary["sites"]:
         site.pop("key", None)  # keys stay in the data dir's manifest, not in results
-    path = _save(args.results, "seed.json", summary)
+    path = _save(args.results, f"seed-{args.cpus}cpu.json" if args.cpus else "seed.json", summary)
     print(f"{result.events:,} events, {result.sessions:,} sessions in {result.wall_s:.1f} s "
           f"= {result.events_per_s:,.0f} events/s wall "
           f"({summary['events_per_cpu_s'] or 0:,.0f} per CPU-second, {result.cpus} CPU(s)); "

@@ -688,12 +688,16 @@ class LoadOptions:
     sites: int = 1
     engagement: bool = True
     count_in_store: bool = True
+    server_env: dict = field(default_factory=dict)
     log: callable = field(default=print)
 
 
-def pick_driver(name: str) -> str:
+def pick_driver(name: str, rate: float = 0.0) -> str:
+    """auto: wrk for max throughput (when installed); the asyncio driver for a target rate, since
+    it paces open-loop (a request every 1/rate s whatever the latency) while wrk's delay() is
+    closed-loop per connection and undershoots by the latency."""
     if name == "auto":
-        return "wrk" if shutil.which("wrk") else "asyncio"
+        return "wrk" if shutil.which("wrk") and rate <= 0 else "asyncio"
     if name == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install -y wrk), use --driver asyncio")
     return name
@@ -710,9 +714,10 @@ def drive(driver: str, base: str, pool: list[Req], duration: float, opts: LoadOp
 def run_load(opts: LoadOptions) -> dict:
     """Baseline (optional) then ingest; returns the results dict (see docs/loadtest.md)."""
     log = opts.log
-    driver = pick_driver(opts.driver)
+    driver = pick_driver(opts.driver, opts.rate)
     model = TrafficModel(ModelConfig(sites=max(opts.sites, 1)))
     result: dict = {"driver": driver, "connections": opts.connections, "threads": opts.threads,
+                    "server_env": opts.server_env,
                     "duration_s": opts.duration, "target_rate": opts.rate or None,
                     "visits_in_pool": opts.visits, "cpus": os.cpu_count(), "runs": {}}
     workdir = tempfile.mkdtemp(prefix="clickport-load-")
@@ -745,7 +750,7 @@ def run_load(opts: LoadOptions) -> dict:
             token = token or "cka_" + secrets.token_urlsafe(24)
             if opts.count_in_store and os.path.isdir(os.path.join(data_dir, "clickhouse")):
                 count_before = count_in_store(data_dir, None)
-            server = start_clickport(data_dir, token)
+            server = start_clickport(data_dir, token, opts.server_env)
             base = server.base
         else:
             check_loopback(base)
@@ -864,6 +869,7 @@ def run_load_command(args) -> int:
         duration=args.duration, rate=args.rate, connections=args.connections, threads=args.threads,
         driver=args.driver, baseline=args.baseline, visits=args.visitors, seed=args.seed,
         engagement=not args.no_engagement, warmup=args.warmup, sites=args.sites,
+        server_env=dict(item.split("=", 1) for item in args.server_env),
     )
     result = run_load(opts)
     result["command"] = command_line()

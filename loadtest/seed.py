@@ -55,7 +55,7 @@ class SeedOptions:
     data_dir: str = "data/bench"
     events: int = 1_000_000
     model: ModelConfig = field(default_factory=ModelConfig)
-    chunk_rows: int = 500_000
+    chunk_rows: int = 1_000_000
     enrich: str = "engine"          # engine | model
     insert: bool = True             # False: generate + enrich only (measures that side alone)
     inserts_in_flight: int = 1
