@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import time
 from collections import Counter
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000, help="cases per operation and mode")
     parser.add_argument("--out", default=None, help="write a JSON summary here")
+    parser.add_argument("--only", default=None,
+                        help="regex: fuzz only operations ('METHOD /path') matching it")
     args = parser.parse_args(argv)
 
     from starlette.testclient import TestClient
@@ -115,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         auth = {"Authorization": f"Bearer {token}"}
         site_id = client.post("/api/admin/sites", json={"domain": "fuzz.example"}, headers=auth).json()["id"]
         key = client.post(f"/api/admin/sites/{site_id}/keys", json={}, headers=auth).json()["key"]
-        for operation in operations():
+        selected = [op for op in operations()
+                    if not args.only or re.search(args.only, f"{op.method.upper()} {op.path}")]
+        for operation in selected:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 statuses: Counter[int] = Counter()
                 started = time.monotonic()
