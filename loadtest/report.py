@@ -169,11 +169,7 @@ def plot_load(loads: dict, out_dir: str) -> list[str]:
     ax.set_title("POST /api/event latency by percentile")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    path = os.path.join(out_dir, "latency_distribution.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_save(fig, out_dir, "latency_distribution.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, run in data["runs"].items():
@@ -188,11 +184,7 @@ def plot_load(loads: dict, out_dir: str) -> list[str]:
     ax.set_ylim(bottom=0)
     ax.legend()
     ax.grid(True, alpha=0.3)
-    path = os.path.join(out_dir, "throughput.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_save(fig, out_dir, "throughput.png"))
     return paths
 
 
@@ -224,11 +216,7 @@ def plot_bench(bench, out_dir: str) -> list[str]:
                      f"(site {bench['store'].get('site_events', 0) / 1e6:.1f}M)")
         ax.legend(fontsize=8)
         ax.grid(True, axis="y", which="both", alpha=0.3)
-        path = os.path.join(out_dir, "query_latency.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out_dir, "query_latency.png"))
     if bench.get("ranges"):
         fig, ax = plt.subplots(figsize=(8, 4.5))
         order = ["7d", "30d", "90d", "12m", "all"]
@@ -248,11 +236,7 @@ def plot_bench(bench, out_dir: str) -> list[str]:
         ax.set_title("Latency vs range length")
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        path = os.path.join(out_dir, "range_latency.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out_dir, "range_latency.png"))
     return paths
 
 
@@ -404,3 +388,13 @@ def markdown(s: dict, seed, seed_1cpu, loads: dict, bench, images: list[str]) ->
             "query latencies are wall time around `run_query_sync` (engine) or `store.dicts` (SQL) in one "
             "process, warm caches.", ""]
     return "\n".join(out)
+
+
+def _save(fig, out_dir: str, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    path = os.path.join(out_dir, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
