@@ -89,6 +89,7 @@ def _open(app: Starlette, config: Config) -> None:
     writer = BatchWriter(
         store, "events", EVENT_COLUMNS, os.path.join(config.data_dir, "spool"),
         max_batch=config.batch_size, max_age_s=config.flush_interval_s,
+        busy_age_s=config.busy_flush_interval_s,
         max_spool_bytes=config.max_spool_bytes,
     )
     hasher = VisitorHasher(load_or_create_secret(os.path.join(config.data_dir, "secret.key")))

@@ -26,6 +26,7 @@ class Config:
     query_max_memory: int = 4 * 1024**3
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2
+    busy_flush_interval_s: float = 0.8
     batch_size: int = 20_000
     max_spool_bytes: int = 2 * 1024**3
     fault_insert_file: str | None = None
@@ -44,6 +45,7 @@ class Config:
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
+            busy_flush_interval_s=float(env.get("CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8)),
             batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
             max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,

@@ -40,7 +40,8 @@ def app(tmp_path_factory, geo_test_db):
     from server.config import Config
 
     data_dir = tmp_path_factory.mktemp("clickport-data")
-    config = Config.from_env(data_dir=str(data_dir), geoip_path=geo_test_db, flush_interval_s=0.05)
+    config = Config.from_env(data_dir=str(data_dir), geoip_path=geo_test_db, flush_interval_s=0.05,
+                                busy_flush_interval_s=0.05)
     return create_app(config)
 
 

@@ -66,3 +66,18 @@ def test_finished_segments_are_deleted(tmp_path):
     assert seen == list(range(60))
     assert len([p for p in os.listdir(tmp_path) if p.startswith("seg-")]) == 1
     assert spool.size_bytes() == 0
+
+
+def test_writer_waits_longer_only_under_steady_traffic(client, app, tmp_path):
+    import time
+
+    from engine.ingest.rows import EVENT_COLUMNS
+    from engine.ingest.writer import BatchWriter
+
+    writer = BatchWriter(app.state.store, "events", EVENT_COLUMNS, str(tmp_path),
+                         max_age_s=0.2, busy_age_s=0.8)
+    assert writer._age_limit() == 0.2  # nothing inserted yet: low traffic
+    writer._last_insert = time.monotonic()
+    assert writer._age_limit() == 0.8  # an insert just ran: steady traffic
+    writer._last_insert = time.monotonic() - 1.5
+    assert writer._age_limit() == 0.2
