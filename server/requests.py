@@ -3,6 +3,7 @@ API-key auth and the visitor's IP."""
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import socket
 from typing import Any
@@ -49,6 +50,8 @@ def authenticate(request: Request, permission: str) -> tuple[ApiKey, Site]:
             plaintext = auth[7:].strip()
     if not plaintext:
         raise ApiError(401, "missing API key: send it in the x-api-key header")
+    if permission == "read" and not plaintext.startswith("ck_"):
+        return _admin_as_reader(request, plaintext)
     found = request.app.state.registry.authenticate(plaintext)
     if found is None:
         raise ApiError(401, "Invalid API key")
@@ -57,6 +60,19 @@ def authenticate(request: Request, permission: str) -> tuple[ApiKey, Site]:
     if not allowed:
         raise ApiError(401, f"this API key lacks the {permission} permission")
     return key, site
+
+
+def _admin_as_reader(request: Request, token: str) -> tuple[ApiKey, Site]:
+    """The admin token reads any site named by the `x-clickport-site` header (the dashboard's
+    sign-in for operators); it never sends events."""
+    expected = request.app.state.config.admin_token
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "Invalid API key")
+    domain = request.headers.get("x-clickport-site", "").strip()
+    site = request.app.state.registry.site_by_domain(domain) if domain else None
+    if site is None:
+        raise ApiError(401, "with the admin token, name the site in the x-clickport-site header")
+    return ApiKey("admin", "admin", site.site_id, "admin token", True, False), site
 
 
 def visitor_ip(request: Request, trust_forwarded: bool) -> str:

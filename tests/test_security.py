@@ -144,3 +144,27 @@ def test_unicode_digits_are_400_not_500(client, admin_headers, new_site, value):
     r = client.post("/api/event", content=b"{}",
                     headers={"x-api-key": site.key, "content-length": value.encode("utf-8")})
     assert r.status_code == 400 and r.json()["message"].startswith("content-length")
+
+
+def test_admin_token_reads_a_named_site_but_never_tracks(client, app, admin_headers, new_site):
+    site = new_site()
+    token = app.state.config.admin_token
+    body = {"metrics": ["visitors"], "period": "today"}
+    r = client.post("/api/query", json=body, headers={"x-api-key": token, "x-clickport-site": site.domain})
+    assert r.status_code == 200 and "visitors" in r.json()["results"]
+    r = client.post("/api/query", json=body, headers={"x-api-key": token})
+    assert r.status_code == 401 and "x-clickport-site" in r.json()["message"]
+    r = client.post("/api/query", json=body, headers={"x-api-key": "wrong", "x-clickport-site": site.domain})
+    assert r.status_code == 401
+    r = client.post("/api/event", json={"url": f"https://{site.domain}/"},
+                    headers={"x-api-key": token, "x-clickport-site": site.domain, "User-Agent": CHROME_UA})
+    assert r.status_code == 401
+    # A read key stays bound to its own site whatever the header says.
+    other = new_site()
+    send(client, site)
+    wait_flushed(app)
+    headers = {"x-api-key": site.read_key, "x-clickport-site": other.domain}
+    r = client.post("/api/query", json=body, headers=headers)
+    assert r.status_code == 200 and r.json()["results"]["visitors"] == 1
+    headers = {"x-api-key": token, "x-clickport-site": other.domain}
+    assert client.post("/api/query", json=body, headers=headers).json()["results"]["visitors"] == 0
