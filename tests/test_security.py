@@ -168,3 +168,15 @@ def test_admin_token_reads_a_named_site_but_never_tracks(client, app, admin_head
     assert r.status_code == 200 and r.json()["results"]["visitors"] == 1
     headers = {"x-api-key": token, "x-clickport-site": other.domain}
     assert client.post("/api/query", json=body, headers=headers).json()["results"]["visitors"] == 0
+
+
+@pytest.mark.parametrize("timezone", ["0" * 300, "../../etc/passwd", "Europe/../../x", "\x00",
+                                      "Mars/Olympus"])
+def test_hostile_site_timezones_are_400(client, admin_headers, new_site, timezone):
+    """Found by fuzzing: an over-long name reached ZoneInfo() and raised OSError (a 500)."""
+    site = new_site()
+    r = client.patch(f"/api/admin/sites/{site.site_id}", json={"timezone": timezone}, headers=admin_headers)
+    assert r.status_code == 400 and r.json()["message"].startswith("timezone")
+    r = client.post("/api/admin/sites", json={"domain": "tz.example", "timezone": timezone},
+                    headers=admin_headers)
+    assert r.status_code == 400
