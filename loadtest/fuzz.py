@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         key = client.post(f"/api/admin/sites/{site_id}/keys", json={}, headers=auth).json()["key"]
         selected = [op for op in operations()
                     if not args.only or re.search(args.only, f"{op.method.upper()} {op.path}")]
+        # Deletions last: a generated site id may name the fuzz site itself, and every later
+        # operation would then only see 401s.
+        selected.sort(key=lambda op: op.method.upper() == "DELETE")
         for operation in selected:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 statuses: Counter[int] = Counter()
