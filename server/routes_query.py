@@ -1,4 +1,7 @@
-"""Read endpoints: POST /api/query, /api/realtime, /api/goals and the breakdown GETs.
+"""Read endpoints: POST /api/query, /api/funnel, /api/realtime, /api/goals and the breakdown GETs.
+
+POST /api/query, /api/funnel and the breakdown GETs answer CSV for `Accept: text/csv`
+(server/csv_export.py).
 
 Every route authenticates a key with the read permission and only ever passes that key's site
 id (bound as a query parameter) to the engine. Tests may freeze the clock by setting
@@ -8,6 +11,7 @@ id (bound as a query parameter) to the engine. Tests may freeze the clock by set
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -20,11 +24,13 @@ from starlette.routing import Route
 from engine.query import run as engine
 from engine.query.breakdowns import BREAKDOWNS, breakdown_body, check_params, date_range_params
 from engine.query.errors import QueryError
+from engine.query.funnel import funnel_sync
 from engine.query.goals import goals_sync
-from engine.query.parse import check_timezone
+from engine.query.parse import Query, check_timezone, parse_query
 from engine.query.periods import resolve_range
 from engine.query.realtime import realtime_sync
 from engine.store import QueryLimitError
+from server.csv_export import funnel_csv, query_csv, wants_csv
 from server.errors import ApiError
 from server.jsonresp import json_response
 from server.requests import authenticate, read_json
@@ -52,11 +58,35 @@ async def _run(fn, *args) -> Any:
         ) from None
 
 
+def _columns(query: Query) -> list[str]:
+    return list(query.dimensions) + list(query.metrics)
+
+
 async def post_query(request: Request) -> Response:
     _, site = authenticate(request, "read")
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
+    as_csv = wants_csv(request)
+    if as_csv:
+        body = await _run(_without_comparison, body)
     result = await _run(engine.run_query_sync, state.store, site.site_id, body, _now(request))
+    if as_csv:
+        return query_csv(_columns(body), result, "query.csv")
+    return json_response(result)
+
+
+def _without_comparison(body: Any) -> Query:
+    """The parsed query for a CSV answer: CSV has no comparison block, so none is computed."""
+    return dataclasses.replace(parse_query(body), include_comparison=False)
+
+
+async def post_funnel(request: Request) -> Response:
+    _, site = authenticate(request, "read")
+    state = request.app.state
+    body = await read_json(request, state.config.max_body_bytes)
+    result = await _run(funnel_sync, state.store, site.site_id, body, _now(request))
+    if wants_csv(request):
+        return funnel_csv(result)
     return json_response(result)
 
 
@@ -89,16 +119,20 @@ async def get_goals(request: Request) -> Response:
     return json_response(result)
 
 
-def _breakdown(store, site_id: int, name: str, params: dict[str, str], now: dt.datetime) -> dict:
+def _breakdown(store, site_id: int, name: str, params: dict[str, str],
+               now: dt.datetime) -> tuple[dict, list[str]]:
     body, _ = breakdown_body(name, params, now)
-    return {"results": engine.run_query_sync(store, site_id, body, now)["results"]}
+    query = parse_query(body)
+    return {"results": engine.run_query_sync(store, site_id, query, now)["results"]}, _columns(query)
 
 
 def _breakdown_route(name: str) -> Callable:
     async def endpoint(request: Request) -> Response:
         _, site = authenticate(request, "read")
-        result = await _run(_breakdown, request.app.state.store, site.site_id, name,
-                            dict(request.query_params), _now(request))
+        result, columns = await _run(_breakdown, request.app.state.store, site.site_id, name,
+                                     dict(request.query_params), _now(request))
+        if wants_csv(request):
+            return query_csv(columns, result, f"{name}.csv")
         return json_response(result)
 
     endpoint.__name__ = f"get_{name.replace('-', '_')}"
@@ -107,6 +141,7 @@ def _breakdown_route(name: str) -> Callable:
 
 ROUTES: list = [
     Route("/api/query", post_query, methods=["POST"]),
+    Route("/api/funnel", post_funnel, methods=["POST"]),
     Route("/api/realtime", get_realtime, methods=["GET"]),
     Route("/api/goals", get_goals, methods=["GET"]),
     *[Route(f"/api/{name}", _breakdown_route(name), methods=["GET"])

@@ -37,25 +37,32 @@ def path_regex(pattern: str) -> str:
     return "^" + "".join(out) + "$"
 
 
-def goal_condition(goal: Goal, params: Params) -> str:
-    value = goal.match_value
-    if goal.type == "pageview":
+def event_condition(event_type: str, value: str, params: Params) -> str:
+    """Events of `event_type` matching `value` (see the module doc); shared with funnel steps."""
+    if event_type == "pageview":
         if "*" in value:
             return f"type = 'pageview' AND match(pathname, {params.bind(path_regex(value), 'String')})"
         return f"type = 'pageview' AND pathname = {params.bind(value, 'String')}"
-    if goal.type == "custom":
-        return f"type = 'custom' AND name = {params.bind(value or goal.name, 'String')}"
-    if goal.type == "form":
+    if event_type == "custom":
+        return f"type = 'custom' AND name = {params.bind(value, 'String')}"
+    if event_type == "form":
         if not value:
             return "type = 'form'"
         v = params.bind(value, "String")
         return (f"type = 'form' AND (name = {v} OR "
                 f"`meta.value`[indexOf(`meta.key`, 'form_id')] = {v})")
-    if goal.type == "click":
+    if event_type == "click":
         if not value:
             return "type = 'click'"
         return f"type = 'click' AND name = {params.bind(value, 'String')}"
-    raise ValueError(goal.type)
+    raise ValueError(event_type)
+
+
+def goal_condition(goal: Goal, params: Params) -> str:
+    value = goal.match_value
+    if goal.type == "custom":
+        value = value or goal.name
+    return event_condition(goal.type, value, params)
 
 
 def compile_goals(goals: list[Goal], site_id: int, rng: DateRange) -> tuple[str, dict[str, Any]]:

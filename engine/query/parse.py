@@ -114,7 +114,8 @@ def _int(body: dict, name: str, low: int, high: int, default: int) -> int:
     return value
 
 
-def parse_filters(value: Any) -> tuple[Filter, ...]:
+def parse_filters(value: Any, allowed: tuple[str, ...] = FILTER_DIMENSIONS) -> tuple[Filter, ...]:
+    """The `filters` list; `allowed` is the dimensions that may be filtered."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -131,9 +132,9 @@ def parse_filters(value: Any) -> tuple[Filter, ...]:
             raise QueryError(f"{where}.{_safe_name(unknown[0])}",
                              "unknown field; valid fields: dimension, operator, value")
         dimension = item.get("dimension")
-        if dimension not in FILTER_DIMENSIONS:
+        if dimension not in allowed:
             raise QueryError(f"{where}.dimension",
-                             f"{_describe(dimension)} cannot be filtered; {one_of(FILTER_DIMENSIONS)}")
+                             f"{_describe(dimension)} cannot be filtered; {one_of(allowed)}")
         operator = item.get("operator")
         if operator not in OPERATORS:
             raise QueryError(f"{where}.operator", f"unknown operator {_describe(operator)}; "
@@ -166,6 +167,32 @@ def _safe_name(name: Any) -> str:
     return _quote(str(name))[1:-1]
 
 
+def parse_period(body: dict) -> tuple[str | None, tuple[str, str] | None]:
+    """`period` or `date_range` of a request body (default period "today"): (period, None) or
+    (None, (start, end)). Shared by /api/query and /api/funnel."""
+    period = body.get("period")
+    date_range = body.get("date_range")
+    if period is not None and date_range is not None:
+        raise QueryError("period", "give either period or date_range, not both")
+    if date_range is not None:
+        if not isinstance(date_range, dict):
+            raise QueryError("date_range", 'must be an object {"start": ..., "end": ...}')
+        extra = sorted(set(date_range) - {"start", "end"})
+        if extra:
+            raise QueryError(f"date_range.{_safe_name(extra[0])}", "unknown field; valid fields: start, end")
+        for key in ("start", "end"):
+            if not isinstance(date_range.get(key), str):
+                raise QueryError(f"date_range.{key}", "is required: a date (YYYY-MM-DD) or an ISO "
+                                                      "8601 datetime")
+        return None, (date_range["start"], date_range["end"])
+    if period is None:
+        return "today", None
+    if not isinstance(period, str) or period not in PERIODS:
+        raise QueryError("period", f"unknown period {_describe(period)}; {one_of(PERIODS)} "
+                                   "(or use date_range)")
+    return period, None
+
+
 def parse_query(body: Any) -> Query:
     if not isinstance(body, dict):
         raise QueryError("body", "must be a JSON object")
@@ -180,29 +207,7 @@ def parse_query(body: Any) -> Query:
     if sum(d in TIME_DIMENSIONS for d in dimensions) > 1:
         raise QueryError("dimensions", f"at most one time dimension ({', '.join(TIME_DIMENSIONS)})")
 
-    period = body.get("period")
-    date_range = body.get("date_range")
-    if period is not None and date_range is not None:
-        raise QueryError("period", "give either period or date_range, not both")
-    parsed_range = None
-    if date_range is not None:
-        if not isinstance(date_range, dict):
-            raise QueryError("date_range", 'must be an object {"start": ..., "end": ...}')
-        extra = sorted(set(date_range) - {"start", "end"})
-        if extra:
-            raise QueryError(f"date_range.{_safe_name(extra[0])}", "unknown field; valid fields: start, end")
-        for key in ("start", "end"):
-            if not isinstance(date_range.get(key), str):
-                raise QueryError(f"date_range.{key}", "is required: a date (YYYY-MM-DD) or an ISO "
-                                                      "8601 datetime")
-        parsed_range = (date_range["start"], date_range["end"])
-        period = None
-    elif period is None:
-        period = "today"
-    elif not isinstance(period, str) or period not in PERIODS:
-        raise QueryError("period", f"unknown period {_describe(period)}; {one_of(PERIODS)} "
-                                   "(or use date_range)")
-
+    period, parsed_range = parse_period(body)
     filters = parse_filters(body.get("filters"))
 
     order_by = body.get("order_by")
