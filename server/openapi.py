@@ -303,6 +303,7 @@ def build_spec() -> dict[str, Any]:
                 "responses": _responses(_OBJ, 400, 401),
             }
         }
+    _add_funnel_and_csv(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Clickport API", "version": "1"},
@@ -321,6 +322,52 @@ def build_spec() -> dict[str, Any]:
             },
         },
     }
+
+
+FUNNEL_SCHEMA = {
+    "type": "object",
+    "required": ["steps"],
+    "additionalProperties": False,
+    "properties": {
+        "steps": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"type": "string", "enum": ["pageview", "custom", "click", "form"]},
+                    "match": _STR,
+                    "name": _STR,
+                },
+            },
+        },
+        "period": QUERY_SCHEMA["properties"]["period"],
+        "date_range": QUERY_SCHEMA["properties"]["date_range"],
+        "timezone": _STR,
+        "filters": QUERY_SCHEMA["properties"]["filters"],
+    },
+}
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def _add_funnel_and_csv(paths: dict[str, Any]) -> None:
+    """POST /api/funnel, and the CSV answer (`Accept: text/csv`) of /api/query, /api/funnel and
+    the breakdown GETs (SPEC §8)."""
+    paths["/api/funnel"] = {
+        "post": {
+            "summary": "Funnel: sessions reaching each of 2-8 steps in order",
+            "security": _KEY,
+            "requestBody": _json_body(FUNNEL_SCHEMA),
+            "responses": _responses(_OBJ, 400, 401, 413),
+        }
+    }
+    for path in ("/api/query", "/api/funnel", "/api/tech", *(f"/api/{n}" for n in BREAKDOWNS)):
+        for operation in paths[path].values():
+            ok = operation["responses"]["200"]
+            ok["content"] = {**ok["content"], **_CSV}
 
 
 _SPEC = build_spec()
