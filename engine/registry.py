@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from zoneinfo import available_timezones
 
+from engine.errors import FieldError
 from engine.sites import GOAL_TYPES, ApiKey, Goal, Site
 from engine.store import Store
 
@@ -24,12 +25,8 @@ _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
-class RegistryError(ValueError):
-    def __init__(self, field_name: str, message: str, status: int = 400):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
-        self.status = status
+# A bad site/key/goal value (or 404 for a missing one): the engine's one field-error type.
+RegistryError = FieldError
 
 
 def hash_key(plaintext: str) -> str:
@@ -73,6 +70,13 @@ class Snapshot:
     sites_by_domain: dict[str, Site] = field(default_factory=dict)
     keys: dict[str, ApiKey] = field(default_factory=dict)
     goals: dict[int, list[Goal]] = field(default_factory=dict)
+    # Key plaintext -> (key, site) for keys that authenticated against this snapshot: the
+    # request path hashes a key once per snapshot, not once per request. Dies with the snapshot
+    # (a revoked key stops working at the next refresh, as before).
+    authenticated: dict[str, tuple[ApiKey, Site]] = field(default_factory=dict)
+
+
+AUTH_CACHE_MAX = 10_000
 
 
 class Registry:
@@ -107,13 +111,21 @@ class Registry:
         self.snapshot = snap
 
     def authenticate(self, plaintext: str) -> tuple[ApiKey, Site] | None:
+        snap = self.snapshot
+        found = snap.authenticated.get(plaintext)
+        if found is not None:
+            return found
         if not plaintext.startswith(KEY_PREFIX):
             return None
-        key = self.snapshot.keys.get(hash_key(plaintext))
+        key = snap.keys.get(hash_key(plaintext))
         if key is None:
             return None
-        site = self.snapshot.sites.get(key.site_id)
-        return (key, site) if site else None
+        site = snap.sites.get(key.site_id)
+        if site is None:
+            return None
+        if len(snap.authenticated) < AUTH_CACHE_MAX:
+            snap.authenticated[plaintext] = (key, site)
+        return key, site
 
     def site(self, site_id: int) -> Site | None:
         return self.snapshot.sites.get(site_id)

@@ -168,6 +168,26 @@ class Store:
                 )
             )
 
+    def insert_raw(
+        self,
+        table: str,
+        data: bytes,
+        column_names: Sequence[str],
+        fmt: str,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert rows already encoded in a ClickHouse input format (`fmt`, e.g.
+        JSONCompactEachRow): the engine parses them, no Python value conversion."""
+        if self.config.fault_insert_file and os.path.exists(self.config.fault_insert_file):
+            raise StoreError(f"injected fault: {self.config.fault_insert_file} exists")
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        with self.client() as client:
+            _wrap(lambda: client.raw_insert(
+                table, list(column_names), insert_block=data, settings=settings, fmt=fmt))
+
     # --- async API: the same calls, run in a worker thread ----------------------------------
 
     async def arows(self, sql: str, parameters: dict[str, Any] | None = None,

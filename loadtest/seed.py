@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.ingest.identity import VisitorHasher, load_or_create_secret
-from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, screen_class
+from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, EventRow, screen_class
 from loadtest.model import (
     CURRENCIES,
     EVENT_NAMES,
@@ -397,11 +397,12 @@ class ChunkBuilder:
         np.cumsum(cat("meta_counts"), out=offsets[1:])
         meta_keys = np.concatenate([p["meta_keys"] for p in parts])
         meta_values = [v for p in parts for v in p["meta_values"]]
-        cols["meta.key"] = pa.ListArray.from_arrays(
+        cols["meta_key"] = pa.ListArray.from_arrays(
             pa.array(offsets), dict_col(meta_keys, self.meta_key_enc.dictionary()))
-        cols["meta.value"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(meta_values, pa.string()))
-        assert list(cols) == list(EVENT_COLUMNS), "column order drifted from engine/ingest/rows.py"
-        return pa.table(cols)
+        cols["meta_value"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(meta_values, pa.string()))
+        # The engine's own event record, filled with columns: a missing or extra field fails here.
+        row = EventRow(**cols)
+        return pa.table(list(row), names=list(EVENT_COLUMNS))
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
 from engine.store import Store, StoreConfig
-from server import observability, openapi, routes_admin, routes_browser, routes_query
+from server import lean, observability, openapi, routes_admin, routes_browser, routes_query
 from server.config import Config
 from server.errors import HANDLERS
 from server.routes_event import post_event
@@ -30,6 +30,20 @@ from server.routes_event import post_event
 log = logging.getLogger("clickport")
 
 REGISTRY_REFRESH_S = 10.0
+
+
+class ClickportApp(Starlette):
+    """Starlette, with the ingest routes served on the lean path (server/lean.py)."""
+
+    lean_routes: dict[str, object] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.lean_routes.get(scope["path"])
+            if endpoint is not None:
+                await lean.serve(self, endpoint, scope["path"], scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -62,12 +76,13 @@ def create_app(config: Config | None = None) -> Starlette:
         *routes_browser.ROUTES,
         *routes_admin.ROUTES,
     ]
-    app = Starlette(
+    app = ClickportApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=HANDLERS,
         middleware=[Middleware(observability.TimingMiddleware)],
     )
+    app.lean_routes = {"/api/event": post_event, "/api/collect": routes_browser.collect}
     app.state.config = config
     return app
 

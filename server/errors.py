@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine.errors import FieldError
 from server.jsonresp import json_response
 
 log = logging.getLogger("clickport.http")
@@ -33,6 +34,12 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message, exc.headers)
 
 
+async def field_error(request: Request, exc: Exception) -> Response:
+    """Every engine validation error (events, queries, administration): one translation."""
+    assert isinstance(exc, FieldError)
+    return error_response(exc.status, str(exc))
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {
@@ -48,4 +55,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal error; the server log has the details")
 
 
-HANDLERS = {ApiError: api_error, HTTPException: http_error, Exception: server_error}
+HANDLERS = {
+    ApiError: api_error, FieldError: field_error, HTTPException: http_error, Exception: server_error,
+}

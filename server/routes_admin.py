@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine.registry import RegistryError
 from server.errors import ApiError
 from server.jsonresp import json_response
 from server.requests import read_json
@@ -32,10 +31,8 @@ def _require_admin(request: Request) -> None:
 
 
 async def _call(fn, *args, **kwargs) -> Any:
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except RegistryError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+    # A RegistryError (the engine's FieldError) becomes its 4xx in server.errors.
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def _body(request: Request) -> dict:

@@ -25,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from engine.errors import FieldError
 from engine.ingest.pipeline import Visitor
-from engine.ingest.validate import InvalidEvent, parse_event
+from engine.ingest.validate import parse_event
 from engine.ingest.writer import Overloaded
 from server.errors import ApiError, error_response
 from server.jsonresp import json_response
@@ -181,6 +182,8 @@ async def collect(request: Request) -> Response:
         payload = await _collect(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, {**(exc.headers or {}), **CORS_HEADERS})
+    except FieldError as exc:
+        return error_response(exc.status, str(exc), CORS_HEADERS)
     return json_response(payload, headers=CORS_HEADERS)
 
 
@@ -200,10 +203,7 @@ async def _collect(request: Request) -> dict:
     if not isinstance(body.get("domain"), str) or not body["domain"].strip():
         raise ApiError(400, "domain: required (the data-domain of the tracker's script tag)")
     now = dt.datetime.now(dt.UTC)
-    try:
-        event = parse_event(body, now)
-    except InvalidEvent as exc:
-        raise ApiError(400, str(exc)) from None
+    event = parse_event(body, now)
     site = state.registry.site_by_domain(event.domain)
     if site is None:
         raise ApiError(404, f"domain: no site is registered for {event.domain!r}")
@@ -219,8 +219,6 @@ async def _collect(request: Request) -> dict:
     try:
         fresh = new_session and event.type == "pageview" and event.session_id is None
         result = await state.ingestor.ingest(site, event, visitor, now, new_session=fresh)
-    except InvalidEvent as exc:
-        raise ApiError(400, str(exc)) from None
     except Overloaded as exc:
         raise ApiError(503, f"busy: {exc}", headers={"Retry-After": "5"}) from None
     return {"success": True, "session_id": result.session_id, "page_visit_id": result.page_visit_id}

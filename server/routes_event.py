@@ -1,4 +1,4 @@
-"""POST /api/event: server-side and app event ingestion."""
+"""POST /api/event: server-side and app event ingestion (served on the lean path, server/lean.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.ingest.pipeline import Visitor
-from engine.ingest.validate import InvalidEvent, parse_event
+from engine.ingest.validate import parse_event
 from engine.ingest.writer import Overloaded
 from server.errors import ApiError
 from server.jsonresp import json_response
@@ -20,16 +20,15 @@ async def post_event(request: Request) -> Response:
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
     now = dt.datetime.now(dt.UTC)
+    event = parse_event(body, now)  # a FieldError is the 400 (server.errors / server.lean)
+    headers = request.headers
+    visitor = Visitor(
+        ip=visitor_ip(request, trust_forwarded=True),
+        user_agent=headers.get("user-agent", ""),
+        do_not_track=headers.get("dnt", "").strip() == "1",
+    )
     try:
-        event = parse_event(body, now)
-        visitor = Visitor(
-            ip=visitor_ip(request, trust_forwarded=True),
-            user_agent=request.headers.get("user-agent", ""),
-            do_not_track=request.headers.get("dnt", "").strip() == "1",
-        )
         result = await state.ingestor.ingest(site, event, visitor, now)
-    except InvalidEvent as exc:
-        raise ApiError(400, str(exc)) from None
     except Overloaded as exc:
         raise ApiError(503, f"busy: {exc}", headers={"Retry-After": "5"}) from None
     return json_response(

@@ -23,7 +23,6 @@ from starlette.routing import Route
 
 from engine.query import run as engine
 from engine.query.breakdowns import BREAKDOWNS, breakdown_body, check_params, date_range_params
-from engine.query.errors import QueryError
 from engine.query.funnel import funnel_sync
 from engine.query.goals import goals_sync
 from engine.query.parse import Query, check_timezone, parse_query
@@ -44,10 +43,9 @@ def _now(request: Request) -> dt.datetime:
 
 
 async def _run(fn, *args) -> Any:
+    # A QueryError (the engine's FieldError) becomes its 400 in server.errors.
     try:
         return await asyncio.to_thread(fn, *args)
-    except QueryError as exc:
-        raise ApiError(400, str(exc)) from None
     except QueryLimitError as exc:
         log.warning("query hit a limit: %s", exc)
         raise ApiError(
@@ -93,10 +91,7 @@ async def post_funnel(request: Request) -> Response:
 async def get_realtime(request: Request) -> Response:
     _, site = authenticate(request, "read")
     params = dict(request.query_params)
-    try:
-        check_params(params, ())
-    except QueryError as exc:
-        raise ApiError(400, str(exc)) from None
+    check_params(params, ())
     store = request.app.state.store
     result = await _run(realtime_sync, store, site.site_id, _now(request), engine.settings(store))
     return json_response(result)

@@ -11,6 +11,7 @@ from engine.enrich.geo import GeoLocator
 from engine.enrich.referrer import classify
 from engine.enrich.urls import parse_page_url
 from engine.enrich.useragent import parse_client
+from engine.errors import FieldError
 from engine.ingest.identity import (
     VisitorHasher,
     format_page_visit_id,
@@ -18,9 +19,9 @@ from engine.ingest.identity import (
     new_page_visit_id,
 )
 from engine.ingest.ratelimit import RateLimiter
-from engine.ingest.rows import screen_class
-from engine.ingest.sessions import Sessionizer
-from engine.ingest.validate import EventInput, InvalidEvent
+from engine.ingest.rows import EventRow, screen_class
+from engine.ingest.sessions import PageVisitState, Sessionizer, SessionState
+from engine.ingest.validate import EventInput
 from engine.ingest.writer import BatchWriter
 from engine.sites import Site
 
@@ -77,7 +78,7 @@ class Ingestor:
         try:
             page = parse_page_url(event.url)
         except ValueError as exc:
-            raise InvalidEvent("url", str(exc)) from None
+            raise FieldError("url", str(exc)) from None
         moment = event.timestamp or now
         if event.type == "engagement":
             return await self._engagement(site, event, page, moment)
@@ -93,16 +94,7 @@ class Ingestor:
         if event.type == "pageview":
             page_visit_id = new_page_visit_id()
             self.sessions.start_page_visit(session, page_visit_id, page.hostname, page.pathname)
-        revenue = Decimal(str(event.revenue_amount)) if event.revenue_amount is not None else Decimal(0)
-        # Every event of a session carries the session's visitor id (the first event's): a session
-        # is one visitor, also when it is continued by id from another IP or past midnight.
-        row = (
-            site.site_id, moment, new_event_id(), event.type, event.name, session.user_id,
-            session.session_id, session.start, page_visit_id, page.hostname, page.pathname,
-            page.clean_url, *session.attrs,
-            None, None, 0, revenue, event.revenue_currency,
-            event.meta_keys, event.meta_values,
-        )
+        row = event_row(site.site_id, moment, event, session, page_visit_id, page)
         await self.writer.put(row)
         return IngestResult(
             stored=True,
@@ -113,24 +105,10 @@ class Ingestor:
     async def _engagement(self, site: Site, event: EventInput, page, moment: dt.datetime) -> IngestResult:
         visit = await self.sessions.page_visit(site.site_id, event.page_visit_id or 0)
         if visit is None:
-            raise InvalidEvent("page_visit_id", "no page visit with this id on this site")
+            raise FieldError("page_visit_id", "no page visit with this id on this site")
         session = visit.session
         moment = max(moment, session.start)
-        delta = 0
-        if event.engaged_ms is not None and event.engaged_ms > visit.max_engaged_ms:
-            delta = event.engaged_ms - visit.max_engaged_ms
-            visit.max_engaged_ms = event.engaged_ms
-        if event.scroll_depth is not None:
-            visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
-        if moment > session.last_seen:
-            session.last_seen = moment
-        row = (
-            site.site_id, moment, new_event_id(), "engagement", "", session.user_id,
-            session.session_id, session.start, visit.page_visit_id, page.hostname, visit.pathname,
-            page.clean_url, *session.attrs,
-            event.scroll_depth, event.engaged_ms, delta, Decimal(0), "",
-            [], [],
-        )
+        row = engagement_row(site.site_id, moment, event, visit, page)
         await self.writer.put(row)
         return IngestResult(
             stored=True,
@@ -139,22 +117,74 @@ class Ingestor:
         )
 
     def _session_attrs(self, site: Site, event: EventInput, page, visitor: Visitor) -> tuple[str, ...]:
-        utm = {**page.utm, **event.utm}
-        acquisition = classify(
-            event.referrer,
-            utm.get("utm_source", ""),
-            utm.get("utm_medium", ""),
-            utm.get("utm_campaign", ""),
-            page.click_id_param,
-            site.domain,
-        )
-        geo = self.geo.lookup(visitor.ip)
-        client = parse_client(visitor.user_agent)
-        return (
-            acquisition.referrer_url, acquisition.source, acquisition.channel,
-            utm.get("utm_source", ""), utm.get("utm_medium", ""), utm.get("utm_campaign", ""),
-            utm.get("utm_content", ""), utm.get("utm_term", ""), page.click_id_param,
-            geo.country, geo.region, geo.city,
-            client.device, client.browser, client.browser_version, client.os, client.os_version,
-            screen_class(event.screen_width),
-        )
+        return session_attrs(self.geo, site, event, page, visitor.ip, visitor.user_agent)
+
+
+# --- the event row: built here and only here (live events and bulk import) ----------------------
+
+
+def event_row(
+    site_id: int, moment: dt.datetime, event: EventInput, session: SessionState, page_visit_id: int,
+    page, event_id: int | None = None,
+) -> EventRow:
+    """The row of a non-engagement event. Every event of a session carries the session's visitor
+    id (the first event's): a session is one visitor, also when it is continued by id from another
+    IP or past midnight."""
+    revenue = Decimal(str(event.revenue_amount)) if event.revenue_amount is not None else _ZERO
+    return EventRow(
+        site_id, moment, new_event_id() if event_id is None else event_id, event.type, event.name,
+        session.user_id, session.session_id, session.start, page_visit_id, page.hostname,
+        page.pathname, page.clean_url, *session.attrs,
+        None, None, 0, revenue, event.revenue_currency, event.meta_keys, event.meta_values,
+    )
+
+
+def engagement_row(
+    site_id: int, moment: dt.datetime, event: EventInput, visit: PageVisitState, page,
+    event_id: int | None = None,
+) -> EventRow:
+    """The row of an engagement update; advances the page visit's running maxima (the row's
+    `engaged_delta_ms` is what this update adds) and the session's last activity."""
+    session = visit.session
+    delta = 0
+    if event.engaged_ms is not None and event.engaged_ms > visit.max_engaged_ms:
+        delta = event.engaged_ms - visit.max_engaged_ms
+        visit.max_engaged_ms = event.engaged_ms
+    if event.scroll_depth is not None:
+        visit.max_scroll = max(visit.max_scroll, event.scroll_depth)
+    if moment > session.last_seen:
+        session.last_seen = moment
+    return EventRow(
+        site_id, moment, new_event_id() if event_id is None else event_id, "engagement", "",
+        session.user_id, session.session_id, session.start, visit.page_visit_id, page.hostname,
+        visit.pathname, page.clean_url, *session.attrs,
+        event.scroll_depth, event.engaged_ms, delta, _ZERO, "", [], [],
+    )
+
+
+_ZERO = Decimal(0)
+
+
+def session_attrs(
+    geo: GeoLocator, site: Site, event: EventInput, page, ip: str, user_agent: str
+) -> tuple[str, ...]:
+    """A session's acquisition and client attributes, from its first event (SESSION_ATTRS order)."""
+    utm = {**page.utm, **event.utm} if event.utm else page.utm
+    acquisition = classify(
+        event.referrer,
+        utm.get("utm_source", ""),
+        utm.get("utm_medium", ""),
+        utm.get("utm_campaign", ""),
+        page.click_id_param,
+        site.domain,
+    )
+    location = geo.lookup(ip)
+    client = parse_client(user_agent)
+    return (
+        acquisition.referrer_url, acquisition.source, acquisition.channel,
+        utm.get("utm_source", ""), utm.get("utm_medium", ""), utm.get("utm_campaign", ""),
+        utm.get("utm_content", ""), utm.get("utm_term", ""), page.click_id_param,
+        location.country, location.region, location.city,
+        client.device, client.browser, client.browser_version, client.os, client.os_version,
+        screen_class(event.screen_width),
+    )

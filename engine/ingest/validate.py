@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import FieldError
+
 EVENT_TYPES = ("pageview", "custom", "click", "form", "engagement")
 MAX_URL = 4096
 MAX_NAME = 200
@@ -28,6 +30,7 @@ _STRING_FIELDS = {
     "timezone": 64,
     "revenue_currency": 3,
     "page_visit_id": 16,
+    "domain": 253,
 }
 KNOWN_FIELDS = frozenset(
     {
@@ -37,18 +40,14 @@ KNOWN_FIELDS = frozenset(
         "scroll_depth", "engaged_ms", "timestamp", "domain",
     }
 )
+_UNKNOWN = f"unknown field; valid fields: {', '.join(sorted(KNOWN_FIELDS))}"
 
 
-class InvalidEvent(ValueError):
-    """A bad event body; `field` names the offending field for the 400 message."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
+# Event validation errors are the engine's one field-error type (the old name stays importable).
+InvalidEvent = FieldError
 
 
-@dataclass
+@dataclass(slots=True)
 class EventInput:
     type: str
     url: str
@@ -68,36 +67,64 @@ class EventInput:
     domain: str = ""
 
 
+_INT_FIELDS = {
+    "screen_width": (0, 100_000),
+    "session_id": (1, MAX_SESSION_ID - 1),
+    "scroll_depth": (0, 100),
+    "engaged_ms": (0, 24 * 3600 * 1000),
+}
+
+
 def parse_event(body: Any, now: dt.datetime) -> EventInput:
-    """Validate a decoded JSON body. `now` is the server clock (aware UTC)."""
+    """Validate a decoded JSON body in one pass over its fields. `now` is the server clock
+    (aware UTC). Raises FieldError naming the first bad field."""
     if not isinstance(body, dict):
-        raise InvalidEvent("body", "must be a JSON object")
-    unknown = sorted(set(body) - KNOWN_FIELDS)
-    if unknown:
-        raise InvalidEvent(unknown[0], f"unknown field; valid fields: {', '.join(sorted(KNOWN_FIELDS))}")
-    strings = {name: _string(body, name, limit) for name, limit in _STRING_FIELDS.items()}
+        raise FieldError("body", "must be a JSON object")
+    strings: dict[str, str] = {}
+    ints: dict[str, int] = {}
+    for name, value in body.items():
+        if value is None:
+            if name not in KNOWN_FIELDS:
+                raise FieldError(name, _UNKNOWN)
+            continue
+        limit = _STRING_FIELDS.get(name)
+        if limit is not None:
+            if value.__class__ is not str:
+                raise FieldError(name, "must be a string")
+            if len(value) > limit:
+                raise FieldError(name, f"is longer than {limit} characters")
+            strings[name] = value.strip()
+        elif name in _INT_FIELDS:
+            ints[name] = _int(name, value, *_INT_FIELDS[name])
+        elif name not in KNOWN_FIELDS:
+            raise FieldError(name, _UNKNOWN)
     event_type = body.get("type", "pageview")
     if event_type not in EVENT_TYPES:
-        raise InvalidEvent("type", f"must be one of {', '.join(EVENT_TYPES)}")
-    if not strings["url"]:
-        raise InvalidEvent("url", "is required (the full page URL, e.g. https://example.com/page)")
+        raise FieldError("type", f"must be one of {', '.join(EVENT_TYPES)}")
+    url = strings.get("url", "")
+    if not url:
+        raise FieldError("url", "is required (the full page URL, e.g. https://example.com/page)")
+    currency = strings.get("revenue_currency", "").upper()
     event = EventInput(
         type=event_type,
-        url=strings["url"],
-        referrer=strings["referrer"],
-        name=strings["name"],
-        utm={k: strings[k] for k in UTM_FIELDS if strings[k]},
-        screen_width=_int(body, "screen_width", 0, 100_000),
-        revenue_currency=strings["revenue_currency"].upper(),
-        session_id=_int(body, "session_id", 1, MAX_SESSION_ID - 1),
-        scroll_depth=_int(body, "scroll_depth", 0, 100),
-        engaged_ms=_int(body, "engaged_ms", 0, 24 * 3600 * 1000),
-        timestamp=_timestamp(body.get("timestamp"), now),
-        domain=_string(body, "domain", 253).lower(),
+        url=url,
+        referrer=strings.get("referrer", ""),
+        name=strings.get("name", ""),
+        utm={k: strings[k] for k in UTM_FIELDS if strings.get(k)},
+        screen_width=ints.get("screen_width"),
+        revenue_currency=currency,
+        session_id=ints.get("session_id"),
+        scroll_depth=ints.get("scroll_depth"),
+        engaged_ms=ints.get("engaged_ms"),
+        domain=strings.get("domain", "").lower(),
     )
-    event.revenue_amount = _revenue(body.get("revenue_amount"), event.revenue_currency)
-    event.meta_keys, event.meta_values = _meta(body.get("meta_keys"), body.get("meta_values"))
-    if strings["page_visit_id"]:
+    if "timestamp" in body:
+        event.timestamp = _timestamp(body["timestamp"], now)
+    if "revenue_amount" in body or currency:
+        event.revenue_amount = _revenue(body.get("revenue_amount"), currency)
+    if "meta_keys" in body or "meta_values" in body:
+        event.meta_keys, event.meta_values = _meta(body.get("meta_keys"), body.get("meta_values"))
+    if strings.get("page_visit_id"):
         event.page_visit_id = _hex_id("page_visit_id", strings["page_visit_id"])
     _check_type_rules(event)
     return event
@@ -106,39 +133,25 @@ def parse_event(body: Any, now: dt.datetime) -> EventInput:
 def _check_type_rules(event: EventInput) -> None:
     if event.type == "engagement":
         if event.page_visit_id is None:
-            raise InvalidEvent("page_visit_id", "is required for engagement events")
+            raise FieldError("page_visit_id", "is required for engagement events")
         if event.scroll_depth is None and event.engaged_ms is None:
-            raise InvalidEvent("scroll_depth", "an engagement event needs scroll_depth and/or engaged_ms")
+            raise FieldError("scroll_depth", "an engagement event needs scroll_depth and/or engaged_ms")
     elif event.scroll_depth is not None or event.engaged_ms is not None:
         field_name = "scroll_depth" if event.scroll_depth is not None else "engaged_ms"
-        raise InvalidEvent(field_name, "is only valid on events of type 'engagement'")
+        raise FieldError(field_name, "is only valid on events of type 'engagement'")
     if event.type == "custom" and not event.name:
-        raise InvalidEvent("name", "is required for custom events")
+        raise FieldError("name", "is required for custom events")
 
 
-def _string(body: dict, name: str, limit: int) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidEvent(name, "must be a string")
-    if len(value) > limit:
-        raise InvalidEvent(name, f"is longer than {limit} characters")
-    return value.strip()
-
-
-def _int(body: dict, name: str, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
+def _int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidEvent(name, "must be a number")
+        raise FieldError(name, "must be a number")
     if isinstance(value, float):
         if not value.is_integer():
-            raise InvalidEvent(name, "must be a whole number")
+            raise FieldError(name, "must be a whole number")
         value = int(value)
     if not low <= value <= high:
-        raise InvalidEvent(name, f"must be between {low} and {high}")
+        raise FieldError(name, f"must be between {low} and {high}")
     return value
 
 
@@ -146,27 +159,27 @@ def _hex_id(name: str, value: str) -> int:
     try:
         number = int(value, 16)
     except ValueError:
-        raise InvalidEvent(name, "must be the hex id returned by the pageview") from None
+        raise FieldError(name, "must be the hex id returned by the pageview") from None
     if not 0 < number < 2**64:
-        raise InvalidEvent(name, "must be the hex id returned by the pageview")
+        raise FieldError(name, "must be the hex id returned by the pageview")
     return number
 
 
 def _revenue(amount: Any, currency: str) -> float | None:
     if amount is None:
         if currency:
-            raise InvalidEvent("revenue_amount", "is required when revenue_currency is given")
+            raise FieldError("revenue_amount", "is required when revenue_currency is given")
         return None
     if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
-        raise InvalidEvent("revenue_amount", "must be a number")
+        raise FieldError("revenue_amount", "must be a number")
     try:
         value = float(amount)
     except ValueError:
-        raise InvalidEvent("revenue_amount", "must be a number") from None
+        raise FieldError("revenue_amount", "must be a number") from None
     if not math.isfinite(value) or abs(value) >= 1e12:
-        raise InvalidEvent("revenue_amount", "must be a finite number below 1e12")
+        raise FieldError("revenue_amount", "must be a finite number below 1e12")
     if len(currency) != 3 or not currency.isalpha():
-        raise InvalidEvent("revenue_currency", "must be a 3-letter ISO 4217 code such as USD or EUR")
+        raise FieldError("revenue_currency", "must be a 3-letter ISO 4217 code such as USD or EUR")
     return round(value, 6)
 
 
@@ -175,13 +188,13 @@ def _meta(keys: Any, values: Any) -> tuple[list[str], list[str]]:
     values = [] if values is None else values
     for name, items in (("meta_keys", keys), ("meta_values", values)):
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-            raise InvalidEvent(name, "must be a list of strings")
+            raise FieldError(name, "must be a list of strings")
         if len(items) > MAX_META_PAIRS:
-            raise InvalidEvent(name, f"may hold at most {MAX_META_PAIRS} entries")
+            raise FieldError(name, f"may hold at most {MAX_META_PAIRS} entries")
         if any(len(x) > MAX_META_VALUE for x in items):
-            raise InvalidEvent(name, f"entries may be at most {MAX_META_VALUE} characters")
+            raise FieldError(name, f"entries may be at most {MAX_META_VALUE} characters")
     if len(keys) != len(values):
-        raise InvalidEvent("meta_values", "must have the same length as meta_keys")
+        raise FieldError("meta_values", "must have the same length as meta_keys")
     return list(keys), list(values)
 
 
@@ -189,23 +202,23 @@ def _timestamp(value: Any, now: dt.datetime) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds")
+        raise FieldError("timestamp", "must be ISO 8601 with an offset, or unix seconds")
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or not 0 < value < 1e11:
-            raise InvalidEvent("timestamp", "unix seconds out of range")
+            raise FieldError("timestamp", "unix seconds out of range")
         moment = dt.datetime.fromtimestamp(value, dt.UTC)
     elif isinstance(value, str):
         try:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds") from None
+            raise FieldError("timestamp", "must be ISO 8601 with an offset, or unix seconds") from None
         if moment.tzinfo is None:
-            raise InvalidEvent("timestamp", "needs a UTC offset, e.g. 2026-03-01T12:00:00+01:00")
+            raise FieldError("timestamp", "needs a UTC offset, e.g. 2026-03-01T12:00:00+01:00")
         moment = moment.astimezone(dt.UTC)
     else:
-        raise InvalidEvent("timestamp", "must be ISO 8601 with an offset, or unix seconds")
+        raise FieldError("timestamp", "must be ISO 8601 with an offset, or unix seconds")
     if moment > now + MAX_FUTURE:
-        raise InvalidEvent("timestamp", "is more than 5 minutes in the future")
+        raise FieldError("timestamp", "is more than 5 minutes in the future")
     if moment.year < 2000:
-        raise InvalidEvent("timestamp", "is before the year 2000")
+        raise FieldError("timestamp", "is before the year 2000")
     return moment

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+from engine.errors import FieldError
 
-class QueryError(ValueError):
-    """A request the engine will not run: 400, naming the field and what it accepts."""
-
-    status = 400
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
+# A request the engine will not run: 400, naming the field and what it accepts (the engine's one
+# field-error type; the name stays for the query modules that raise it).
+QueryError = FieldError
 
 
 def one_of(values) -> str:

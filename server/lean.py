@@ -1,0 +1,42 @@
+"""The lean ASGI path for the ingest routes (POST /api/event, POST /api/collect).
+
+A tracker request needs none of the generic stack: no route matching over ~40 routes, no
+Starlette exception/server-error middleware, no timing middleware wrapping `send`. `ClickportApp`
+(server/app.py) hands these two (method, path) pairs straight to `serve`, which calls the same
+endpoint functions the router would, maps errors exactly as server/errors.py does, and records
+the request-latency metric itself. Everything else goes through Starlette unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from engine.errors import FieldError
+from server.errors import ApiError, error_response
+
+log = logging.getLogger("clickport.http")
+
+
+async def serve(app, endpoint, route: str, scope: Scope, receive: Receive, send: Send) -> None:
+    started = time.perf_counter()
+    scope["app"] = app
+    request = Request(scope, receive)
+    try:
+        response: Response = await endpoint(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.message, exc.headers)
+    except FieldError as exc:
+        response = error_response(exc.status, str(exc))
+    except Exception:  # noqa: BLE001 - never a stack trace to the client
+        log.exception("unhandled error on POST %s", route)
+        response = error_response(500, "internal error; the server log has the details")
+    await response(scope, receive, send)
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.observe("clickport_http_request_duration_seconds", time.perf_counter() - started,
+                        route=route, status=f"{response.status_code // 100}xx")
