@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import random
 import secrets
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 MAX_SESSION_ID = 2**53  # JavaScript numbers stay exact below this
@@ -57,12 +58,19 @@ def new_page_visit_id() -> int:
     return secrets.randbits(63) | 1
 
 
-_fast_random = random.Random(secrets.randbits(128))
+_last_event_id = 0
+_event_id_lock = threading.Lock()
 
 
 def new_event_id() -> int:
-    # Only needs to be unique-ish (a tie-breaker), not unguessable: a seeded PRNG, no syscall.
-    return _fast_random.getrandbits(64)
+    """Increasing in arrival order (SPEC §3: pageviews with equal timestamps keep the order in
+    which the server received them; entry/exit pages break timestamp ties by this id): the
+    current time in nanoseconds, or one more than the last id if the clock has not moved on
+    (or went back). Unique within a process; a tie-breaker, not a secret."""
+    global _last_event_id
+    with _event_id_lock:
+        _last_event_id = max(_last_event_id + 1, time.time_ns())
+        return _last_event_id
 
 
 def format_page_visit_id(value: int) -> str:
