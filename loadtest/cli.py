@@ -73,6 +73,24 @@ def add_subcommands(sub) -> None:
     _results(p)
     p.set_defaults(func=cmd_load)
 
+    p = lt_sub.add_parser("history", help="write a modelled history file for bulk import (NDJSON[.gz])")
+    p.add_argument("--events", type=count, default=count("5M"))
+    p.add_argument("--days", type=int, default=60, help="local days of history ending yesterday")
+    p.add_argument("--domain", default="history.example", help="the site domain in the file's URLs")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default=os.path.join("data", "history.ndjson.gz"))
+    p.set_defaults(func=cmd_history)
+
+    p = lt_sub.add_parser("import", help="bulk import benchmark over HTTP (clickport import, fresh server)")
+    _data_dir(p, os.path.join("data", "import"))
+    p.add_argument("--file", required=True, help="a file from `loadtest history`")
+    p.add_argument("--domain", default="history.example")
+    p.add_argument("--timezone", default=None, help="the site's (default: the model site's)")
+    p.add_argument("--lines-per-request", type=count, default=50_000)
+    _results(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_import)
+
     p = lt_sub.add_parser("bench",
                           help="query benchmark on a seeded store (engine vs hand-written vs raw SQL)")
     _data_dir(p)
@@ -170,6 +188,28 @@ def cmd_load(args: argparse.Namespace) -> int:
     from loadtest.load import run_load_command
 
     return run_load_command(args)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from loadtest.history import write_history
+
+    info = write_history(args.out, events=args.events, days=args.days, domain=args.domain, seed=args.seed)
+    print(json.dumps(info))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from loadtest.bench_import import run_import_bench
+    from loadtest.model import TrafficModel
+
+    timezone = args.timezone or TrafficModel().sites[0].timezone
+    result = run_import_bench(args.file, os.path.abspath(args.lt_data_dir), args.domain, timezone,
+                              args.lines_per_request, progress=not args.no_progress)
+    result["command"] = command_line()
+    path = _save(args.results, "import.json", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "dropped"}))
+    print(f"results: {path}")
+    return 0 if result["ok"] else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -131,16 +131,30 @@ def _headers(key: str, ua: str, ip: str, dnt: bool) -> dict[str, str]:
 
 def _visit_requests(model: TrafficModel, batch, s: int, evs: np.ndarray, site_key: SiteKey,
                     dnt: bool, engagement: bool) -> list[Req]:
-    site = batch.site
     headers = _headers(site_key.key, model.humans[batch.ua[s]]["ua"], model.ip_text(batch.ip[s]), dnt)
-    acq = model.acquisitions[batch.acq[s]]
-    landing = model.landing_url(batch, s)
-    out: list[Req] = []
     plans: dict[int, list[tuple[int, int]]] = {}
     for e in evs:
         if batch.ev_type[e] == ENGAGEMENT:
             update = (int(batch.ev_scroll[e]), int(batch.ev_engaged[e]))
             plans.setdefault(int(batch.ev_pv[e]), []).append(update)
+    out: list[Req] = []
+    for e, body in visit_bodies(model, batch, s, evs):
+        etype = int(batch.ev_type[e])
+        plan = None
+        if etype == PAGEVIEW and engagement and not dnt:
+            plan = plans.get(int(batch.ev_pv[e]), [])
+        out.append(Req(headers, orjson.dumps(body), body["url"], EVENT_TYPES[etype], plan))
+    return out
+
+
+def visit_bodies(model: TrafficModel, batch, s: int, evs: np.ndarray):
+    """(event index, /api/event body) for session `s`'s non-engagement events, in time order:
+    the landing pageview with the acquisition's URL and referrer, later pageviews referred by the
+    previous page, clicks/forms/custom events with name, meta and revenue. Shared by the HTTP
+    load pool and the import history file (loadtest/history.py)."""
+    site = batch.site
+    acq = model.acquisitions[batch.acq[s]]
+    landing = model.landing_url(batch, s)
     previous_url = ""
     first = True
     for e in evs:
@@ -167,11 +181,7 @@ def _visit_requests(model: TrafficModel, batch, s: int, evs: np.ndarray, site_ke
             if batch.ev_revenue_micros[e]:
                 body["revenue_amount"] = round(int(batch.ev_revenue_micros[e]) / 1e6, 2)
                 body["revenue_currency"] = CURRENCIES[batch.ev_currency[e]]
-        plan = None
-        if etype == PAGEVIEW and engagement and not dnt:
-            plan = plans.get(int(batch.ev_pv[e]), [])
-        out.append(Req(headers, orjson.dumps(body), url, EVENT_TYPES[etype], plan))
-    return out
+        yield int(e), body
 
 
 def _bot_requests(model: TrafficModel, rng: np.random.Generator, site_key: SiteKey) -> list[Req]:

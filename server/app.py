@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from engine.enrich.geo import GeoLocator
 from engine.ingest.identity import VisitorHasher, load_or_create_secret
+from engine.ingest.importer import Importer
 from engine.ingest.pipeline import Ingestor
 from engine.ingest.ratelimit import RateLimiter
 from engine.ingest.rows import EVENT_COLUMNS
@@ -22,7 +23,15 @@ from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
 from engine.store import Store, StoreConfig
-from server import lean, observability, openapi, routes_admin, routes_browser, routes_query
+from server import (
+    lean,
+    observability,
+    openapi,
+    routes_admin,
+    routes_browser,
+    routes_import,
+    routes_query,
+)
 from server.config import Config
 from server.errors import HANDLERS
 from server.routes_event import post_event
@@ -72,6 +81,7 @@ def create_app(config: Config | None = None) -> Starlette:
         *observability.ROUTES,
         *openapi.ROUTES,
         Route("/api/event", post_event, methods=["POST"]),
+        *routes_import.ROUTES,
         *routes_query.ROUTES,
         *routes_browser.ROUTES,
         *routes_admin.ROUTES,
@@ -107,13 +117,16 @@ def _open(app: Starlette, config: Config) -> None:
         busy_age_s=config.busy_flush_interval_s,
         max_spool_bytes=config.max_spool_bytes,
     )
-    hasher = VisitorHasher(load_or_create_secret(os.path.join(config.data_dir, "secret.key")))
+    secret = load_or_create_secret(os.path.join(config.data_dir, "secret.key"))
+    hasher = VisitorHasher(secret)
+    geo = GeoLocator(config.geoip_path)
     app.state.store = store
     app.state.registry = registry
     app.state.writer = writer
     app.state.ingestor = Ingestor(
-        writer, Sessionizer(store), hasher, GeoLocator(config.geoip_path), RateLimiter()
+        writer, Sessionizer(store), hasher, geo, RateLimiter()
     )
+    app.state.importer = Importer(store, hasher, secret, geo)
     app.state.metrics = metrics = observability.build_metrics(app)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
 

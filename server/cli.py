@@ -93,8 +93,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("goal_id", type=int)
     p.set_defaults(func=lambda a: _print(_admin(a, "DELETE",
                                                 f"/api/admin/sites/{a.site}/goals/{a.goal_id}")))
+    p = sub.add_parser("import", help="bulk-import an NDJSON history file (gzip ok) into a site")
+    p.add_argument("file", help="FILE.ndjson or FILE.ndjson.gz: one /api/event body per line plus "
+                                "timestamp, ip and user_agent (docs/import.md)")
+    p.add_argument("--site", required=True, help="the site's domain (or id)")
+    p.add_argument("--key", default=os.environ.get("CLICKPORT_API_KEY", ""),
+                   help="a key with tracker permission (default: $CLICKPORT_API_KEY; without one, a "
+                        "temporary key is made through the admin API and revoked afterwards)")
+    p.add_argument("--lines-per-request", type=int, default=50_000)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_import)
     _add_loadtest(sub)
     return parser
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from server.importcli import run_import
+
+    key, temporary = args.key, None
+    if not key:
+        made = _admin(args, "POST", f"/api/admin/sites/{args.site}/keys",
+                      {"name": "clickport import (temporary)", "permissions": ["tracker"]})
+        key, temporary = made["key"], made["prefix"]
+    try:
+        summary = run_import(args.url, key, args.file, args.lines_per_request,
+                             progress=not args.no_progress)
+    finally:
+        if temporary:
+            _admin(args, "DELETE", f"/api/admin/keys/{temporary}")
+    _print(summary)
+    return 0 if summary["ok"] else 1
 
 
 def _add_loadtest(sub) -> None:

@@ -30,6 +30,8 @@ class Config:
     batch_size: int = 20_000
     max_spool_bytes: int = 2 * 1024**3
     fault_insert_file: str | None = None
+    import_max_bytes: int = 64 * 1024**2
+    import_max_lines: int = 100_000
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -49,6 +51,8 @@ class Config:
             batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
             max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
+            import_max_bytes=int(env.get("CLICKPORT_IMPORT_MAX_BYTES", 64 * 1024**2)),
+            import_max_lines=int(env.get("CLICKPORT_IMPORT_MAX_LINES", 100_000)),
         )
         values.update(overrides)
         return cls(**values)

@@ -262,6 +262,18 @@ def build_spec() -> dict[str, Any]:
             },
         },
     }
+    paths["/api/import"] = {
+        "post": {
+            "summary": "Bulk import of history: NDJSON, one /api/event body per line plus timestamp, ip "
+                       "and user_agent (Content-Encoding: gzip accepted); see docs/import.md",
+            "security": _KEY,
+            "requestBody": {"required": True, "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            }},
+            "responses": _responses(_OBJ, 400, 401, 413, 415, 503),
+        }
+    }
     paths["/api/collect"] = {
         "post": {
             "summary": "Browser tracker events (no key; the site is found by `domain`)",

@@ -1,0 +1,369 @@
+"""Bulk import of history (POST /api/import, `clickport import`): NDJSON events in, the same rows
+live ingestion makes, inserted before the answer.
+
+Each line is a POST /api/event body plus the required `timestamp`, `ip` (the visitor's address)
+and `user_agent`. The rules (SPEC §8, docs/import.md):
+
+- A bad line is rejected with its line number and never stops the good ones.
+- Drops as for live events: bots and missing User-Agents ("bot"). There is no DNT header, and no
+  per-IP rate limit (a history file holds many events per address by nature).
+- Same enrichment (`engine.ingest.pipeline.session_attrs`), same rows (`event_row`,
+  `engagement_row`), same visitor ids (`VisitorHasher`), same session rules, applied in timestamp
+  order (line order breaks ties): `session_id` continues that session; otherwise the visitor's
+  session continues if its last event is at most 30 minutes older, else a new one starts. A
+  visitor's sessions already in the store (earlier imports, live traffic) are looked up once per
+  request, so a session continues across requests sent in time order.
+- Engagement lines: a pageview may carry a `page_visit_id` of the sender's choosing (hex); an
+  engagement line with the same `page_visit_id` updates that page visit. Otherwise the id must be
+  one the server returned (a stored page visit).
+- Re-sending stores nothing twice: event ids, new session ids and page-visit ids are keyed hashes
+  of the content, so the same body yields byte-identical rows; every block is inserted with a
+  deduplication token that is the hash of its bytes, and ClickHouse skips a block it has seen
+  (within its deduplication window: the last 10,000 inserts into each table).
+- Durable like /api/event: the answer comes after the engine has committed every block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.enrich.bots import is_bot
+from engine.enrich.geo import GeoLocator
+from engine.enrich.urls import parse_page_url
+from engine.errors import FieldError
+from engine.ingest.identity import MAX_SESSION_ID, VisitorHasher
+from engine.ingest.pipeline import engagement_row, event_row, session_attrs
+from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, SPOOL_FORMAT, encode_row
+from engine.ingest.sessions import INACTIVITY, PageVisitState, SessionState
+from engine.ingest.validate import parse_event
+from engine.sites import Site
+from engine.store import Store
+
+MAX_LISTED_REJECTIONS = 100
+BLOCK_ROWS = 25_000  # rows per insert: big enough to be cheap, small enough to overlap Python work
+_NO_VISIT = ("page_visit_id: no page visit with this id (send its pageview, with the same "
+             "page_visit_id, earlier in the import, or use an id the server returned)")
+
+
+@dataclass
+class ImportResult:
+    stored: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected_count: int = 0
+    lines: int = 0
+
+    def reject(self, line: int, error: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_LISTED_REJECTIONS:
+            self.rejected.append({"line": line, "error": error})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stored": self.stored, "dropped": self.dropped, "rejected": self.rejected,
+                "rejected_count": self.rejected_count, "lines": self.lines}
+
+
+@dataclass(slots=True)
+class _Line:
+    number: int
+    moment: dt.datetime
+    event: Any           # EventInput
+    page: Any            # PageUrl
+    ip: str
+    user_agent: str
+    raw: bytes
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line) for every non-blank line."""
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.strip():
+            yield number, line
+
+
+def _ip(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError("ip", "is required: the visitor's IP address")
+    text = value.strip()
+    try:
+        if ":" in text:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+            if packed[:12] == b"\x00" * 10 + b"\xff\xff":
+                return socket.inet_ntop(socket.AF_INET, packed[12:])
+            return socket.inet_ntop(socket.AF_INET6, packed)
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
+        raise FieldError("ip", "must be an IPv4 or IPv6 address") from None
+
+
+def parse_lines(data: bytes, now: dt.datetime, result: ImportResult) -> list[_Line]:
+    """Decode and validate every line (no store access: runs before the site's import lock).
+    Bad lines go to `result.rejected`, dropped ones to `result.dropped`. Returns the accepted
+    lines sorted by (timestamp, line number)."""
+    accepted: list[_Line] = []
+    dropped = result.dropped
+    for number, raw in iter_lines(data):
+        result.lines += 1
+        try:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise FieldError("line", "is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise FieldError("line", "must be a JSON object (an /api/event body)")
+            ip = _ip(body.pop("ip", None))
+            user_agent = body.pop("user_agent", None)
+            if not isinstance(user_agent, str):
+                raise FieldError("user_agent", "is required: the visitor's User-Agent (a string)")
+            if body.get("timestamp") is None:
+                raise FieldError("timestamp", "is required (ISO 8601 with an offset, or unix seconds)")
+            event = parse_event(body, now)
+            try:
+                page = parse_page_url(event.url)
+            except ValueError as exc:
+                raise FieldError("url", str(exc)) from None
+        except FieldError as exc:
+            result.reject(number, str(exc))
+            continue
+        if not user_agent.strip() or is_bot(user_agent):
+            dropped["bot"] = dropped.get("bot", 0) + 1
+            continue
+        accepted.append(_Line(number, event.timestamp, event, page, ip, user_agent, raw))
+    accepted.sort(key=lambda item: (item.moment, item.number))
+    return accepted
+
+
+class Importer:
+    """One per server. `run` is synchronous (call it from a worker thread)."""
+
+    def __init__(self, store: Store, hasher: VisitorHasher, secret: bytes, geo: GeoLocator):
+        self.store = store
+        self.hasher = hasher
+        self.geo = geo
+        self._key = hashlib.blake2b(b"clickport-import", key=secret[:64]).digest()[:32]
+        self._site_locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.stored_rows = 0
+
+    def _id(self, *parts: Any) -> int:
+        text = "\x00".join(str(p) for p in parts).encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8, key=self._key).digest(), "big")
+
+    def _raw_id(self, raw: bytes, occurrence: int) -> int:
+        h = hashlib.blake2b(raw, digest_size=8, key=self._key)
+        if occurrence:
+            h.update(b"\x00%d" % occurrence)
+        return int.from_bytes(h.digest(), "big")
+
+    def site_lock(self, site_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._site_locks.setdefault(site_id, threading.Lock())
+
+    def run(self, site: Site, data: bytes, now: dt.datetime,
+            progress: Callable[[int], None] | None = None) -> ImportResult:
+        result = ImportResult()
+        lines = parse_lines(data, now, result)
+        # One import per site at a time: each request sees the sessions of the previous one.
+        with self.site_lock(site.site_id):
+            self._import(site, lines, result, progress)
+        return result
+
+    # --- sessions, rows, inserts --------------------------------------------------------------
+
+    def _import(self, site: Site, lines: list[_Line], result: ImportResult,
+                progress: Callable[[int], None] | None) -> None:
+        if not lines:
+            return
+        site_id, tz = site.site_id, site.tz
+        visitor_id = self.hasher.visitor_id
+        user_ids = [0 if item.event.type == "engagement" else
+                    visitor_id(item.moment, tz, site_id, item.ip, item.user_agent) for item in lines]
+        by_visitor = self._stored_sessions(site_id, lines, user_ids)
+        by_id: dict[int, SessionState] = {}
+        visits: dict[int, PageVisitState] = {}
+        occurrences: dict[bytes, int] = {}
+        block: list[bytes] = []
+        inserter = _BlockInserter(self.store)
+        try:
+            for item, user_id in zip(lines, user_ids, strict=True):
+                event = item.event
+                moment = item.moment
+                seen = occurrences.get(item.raw, 0)
+                occurrences[item.raw] = seen + 1
+                event_id = self._raw_id(item.raw, seen)
+                if event.type == "engagement":
+                    visit = visits.get(event.page_visit_id) or self._stored_visit(
+                        site_id, event.page_visit_id, by_id, visits)
+                    if visit is None:
+                        result.reject(item.number, _NO_VISIT)
+                        continue
+                    moment = max(moment, visit.session.start)
+                    row = engagement_row(site_id, moment, event, visit, item.page, event_id)
+                else:
+                    session = None
+                    if event.session_id is not None:
+                        session = by_id.get(event.session_id) or self._stored_session_by_id(
+                            site_id, event.session_id, by_id)
+                    if session is None:
+                        session = by_visitor.get(user_id)
+                        if session is not None and not (
+                                session.start <= moment and moment - session.last_seen <= INACTIVITY):
+                            session = None
+                    if session is None:
+                        session = SessionState(
+                            site_id, self._id("session", site_id, user_id, moment.timestamp())
+                            % (MAX_SESSION_ID - 1) + 1, moment, moment, user_id,
+                            session_attrs(self.geo, site, event, item.page, item.ip, item.user_agent))
+                    moment = max(moment, session.start)
+                    if moment > session.last_seen:
+                        session.last_seen = moment
+                    by_id[session.session_id] = session
+                    by_visitor[session.user_id] = session
+                    page_visit_id = 0
+                    if event.type == "pageview":
+                        # The sender's own page_visit_id (if any) names this page visit for
+                        # the engagement lines that follow; the stored id is derived from it.
+                        label = event.page_visit_id
+                        page_visit_id = (self._id("page_visit", site_id, label or event_id)
+                                         & (2**63 - 1)) | 1
+                        visit = PageVisitState(session, page_visit_id, item.page.hostname,
+                                               item.page.pathname)
+                        visits[label or page_visit_id] = visit
+                    row = event_row(site_id, moment, event, session, page_visit_id, item.page, event_id)
+                block.append(encode_row(row))
+                if len(block) >= BLOCK_ROWS:
+                    inserter.submit(block)
+                    result.stored += len(block)
+                    block = []
+                    if progress is not None:
+                        progress(result.stored)
+            if block:
+                inserter.submit(block)
+                result.stored += len(block)
+        finally:
+            inserter.finish()  # raises if an insert failed: nothing is acknowledged then
+        self.stored_rows += result.stored
+
+    def _stored_sessions(
+        self, site_id: int, lines: list[_Line], user_ids: list[int]
+    ) -> dict[int, SessionState]:
+        """Per visitor of this request, the stored session the live path would find for its first
+        event here (the visitor's latest session that started at most a day before it)."""
+        first: dict[int, dt.datetime] = {}
+        for item, uid in zip(lines, user_ids, strict=True):
+            if uid and uid not in first:
+                first[uid] = item.moment
+        if not first:
+            return {}
+        since = min(first.values()) - dt.timedelta(days=1)
+        attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
+        found: dict[int, SessionState] = {}
+        uids = list(first)
+        for start in range(0, len(uids), 20_000):
+            rows = self.store.rows(
+                f"SELECT session_id, session_start, any(user_id) AS uid, max(last_event), {attrs} "
+                "FROM sessions WHERE site_id = {site:UInt32} "
+                "AND session_start >= {since:DateTime64(3, 'UTC')} "
+                "AND user_id IN {uids:Array(UInt64)} GROUP BY session_id, session_start",
+                {"site": site_id, "since": since, "uids": uids[start:start + 20_000]},
+            )
+            for sid, session_start, uid, last, *values in rows:
+                if session_start < first[uid] - dt.timedelta(days=1):
+                    continue
+                current = found.get(uid)
+                if current is None or current.last_seen < last:
+                    found[uid] = SessionState(site_id, sid, session_start, last, uid, tuple(values))
+        return found
+
+    def _stored_session_by_id(self, site_id: int, session_id: int,
+                              by_id: dict[int, SessionState]) -> SessionState | None:
+        attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
+        rows = self.store.rows(
+            f"SELECT session_id, session_start, any(user_id), max(last_event), {attrs} FROM sessions "
+            "WHERE site_id = {site:UInt32} AND session_id = {sid:UInt64} "
+            "GROUP BY session_id, session_start LIMIT 1",
+            {"site": site_id, "sid": session_id},
+        )
+        if not rows:
+            return None
+        sid, start, uid, last, *values = rows[0]
+        session = SessionState(site_id, sid, start, last, uid, tuple(values))
+        by_id[sid] = session
+        return session
+
+    def _stored_visit(self, site_id: int, page_visit_id: int | None, by_id: dict[int, SessionState],
+                      visits: dict[int, PageVisitState]) -> PageVisitState | None:
+        """A page visit stored earlier: one whose pageview carried this id as its label (in an
+        earlier request of the import: the stored id derives from the label), or an id the
+        server returned."""
+        if not page_visit_id:
+            return None
+        derived = (self._id("page_visit", site_id, page_visit_id) & (2**63 - 1)) | 1
+        rows = self.store.rows(
+            "SELECT page_visit_id, any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "
+            "FROM page_visits WHERE site_id = {site:UInt32} AND page_visit_id IN ({pv:UInt64}, {raw:UInt64}) "
+            "GROUP BY session_start, page_visit_id ORDER BY page_visit_id = {pv:UInt64} DESC LIMIT 1",
+            {"site": site_id, "pv": derived, "raw": page_visit_id},
+        )
+        if not rows:
+            return None
+        found_id, session_id, pathname, max_scroll, max_engaged = rows[0]
+        session = by_id.get(session_id) or self._stored_session_by_id(site_id, session_id, by_id)
+        if session is None:
+            return None
+        visit = PageVisitState(session, found_id, "", pathname, max_scroll, max_engaged)
+        visits[page_visit_id] = visit
+        return visit
+
+
+class _BlockInserter:
+    """Inserts blocks on one background thread while the caller builds the next (the engine works
+    with the GIL released). Each block's deduplication token is the hash of its bytes."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+
+    def submit(self, lines: list[bytes]) -> None:
+        self._join()
+        payload = b"".join(lines)
+        self._thread = threading.Thread(target=self._insert, args=(payload,), daemon=True)
+        self._thread.start()
+
+    def _insert(self, payload: bytes) -> None:
+        started = time.perf_counter()
+        token = "import:" + hashlib.sha256(payload).hexdigest()
+        delay = 0.1
+        for attempt in range(6):
+            try:
+                self.store.insert_raw("events", payload, EVENT_COLUMNS, SPOOL_FORMAT, token)
+                self.seconds += time.perf_counter() - started
+                return
+            except Exception as exc:  # noqa: BLE001 - retried with the same token, then reported
+                if attempt == 5:
+                    self._error = exc
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def finish(self) -> None:
+        self._join()
