@@ -16,10 +16,10 @@ and `user_agent`. The rules (SPEC §8, docs/import.md):
 - Engagement lines: a pageview may carry a `page_visit_id` of the sender's choosing (hex); an
   engagement line with the same `page_visit_id` updates that page visit. Otherwise the id must be
   one the server returned (a stored page visit).
-- Re-sending stores nothing twice: event ids, new session ids and page-visit ids are keyed hashes
-  of the content, so the same body yields byte-identical rows; every block is inserted with a
-  deduplication token that is the hash of its bytes, and ClickHouse skips a block it has seen
-  (within its deduplication window: the last 10,000 inserts into each table).
+- Re-sending stores nothing twice: event ids come from (timestamp, line number), new session ids
+  and page-visit ids are keyed hashes of the content, so the same body yields byte-identical rows;
+  every block is inserted with a deduplication token that is the hash of its bytes, and ClickHouse
+  skips a block it has seen (within its deduplication window: the last 10,000 inserts per table).
 - Durable like /api/event: the answer comes after the engine has committed every block.
 """
 
@@ -80,7 +80,6 @@ class _Line:
     page: Any            # PageUrl
     ip: str
     user_agent: str
-    raw: bytes
 
 
 def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -137,7 +136,7 @@ def parse_lines(data: bytes, now: dt.datetime, result: ImportResult) -> list[_Li
         if not user_agent.strip() or is_bot(user_agent):
             dropped["bot"] = dropped.get("bot", 0) + 1
             continue
-        accepted.append(_Line(number, event.timestamp, event, page, ip, user_agent, raw))
+        accepted.append(_Line(number, event.timestamp, event, page, ip, user_agent))
     accepted.sort(key=lambda item: (item.moment, item.number))
     return accepted
 
@@ -157,12 +156,6 @@ class Importer:
     def _id(self, *parts: Any) -> int:
         text = "\x00".join(str(p) for p in parts).encode()
         return int.from_bytes(hashlib.blake2b(text, digest_size=8, key=self._key).digest(), "big")
-
-    def _raw_id(self, raw: bytes, occurrence: int) -> int:
-        h = hashlib.blake2b(raw, digest_size=8, key=self._key)
-        if occurrence:
-            h.update(b"\x00%d" % occurrence)
-        return int.from_bytes(h.digest(), "big")
 
     def site_lock(self, site_id: int) -> threading.Lock:
         with self._locks_guard:
@@ -190,16 +183,15 @@ class Importer:
         by_visitor = self._stored_sessions(site_id, lines, user_ids)
         by_id: dict[int, SessionState] = {}
         visits: dict[int, PageVisitState] = {}
-        occurrences: dict[bytes, int] = {}
         block: list[bytes] = []
         inserter = _BlockInserter(self.store)
         try:
             for item, user_id in zip(lines, user_ids, strict=True):
                 event = item.event
                 moment = item.moment
-                seen = occurrences.get(item.raw, 0)
-                occurrences[item.raw] = seen + 1
-                event_id = self._raw_id(item.raw, seen)
+                # Increasing in (timestamp, line) order, as live ids increase in arrival order
+                # (ties of equal timestamps keep the file's order), and the same on a re-send.
+                event_id = (round(item.moment.timestamp() * 1000) << 20) | (item.number & 0xFFFFF)
                 if event.type == "engagement":
                     visit = visits.get(event.page_visit_id) or self._stored_visit(
                         site_id, event.page_visit_id, by_id, visits)
