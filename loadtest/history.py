@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from loadtest.load import visit_bodies
-from loadtest.model import ENGAGEMENT, EVENT_TYPES, PAGEVIEW, ModelConfig, TrafficModel
+from loadtest.model import ENGAGEMENT, PAGEVIEW, ModelConfig, TrafficModel
 
 
 def history_lines(model: TrafficModel, *, events: int, days: int, end_day: dt.date,
@@ -38,32 +38,37 @@ def history_lines(model: TrafficModel, *, events: int, days: int, end_day: dt.da
         day = end_day - dt.timedelta(days=d)
         batch = model.sessions(site, day, per_day)
         order = np.lexsort((batch.ev_ts_ms, batch.ev_session))
-        bounds = np.searchsorted(batch.ev_session[order], np.arange(batch.n_sessions + 1))
+        bounds = np.searchsorted(batch.ev_session[order], np.arange(batch.n_sessions + 1)).tolist()
+        # Plain lists: per-event numpy scalar access would dominate the run time.
+        ev_type, ev_ts, ev_pv = batch.ev_type.tolist(), batch.ev_ts_ms.tolist(), batch.ev_pv.tolist()
+        ev_scroll, ev_engaged = batch.ev_scroll.tolist(), batch.ev_engaged.tolist()
+        pv_hex = [f"{v:x}" for v in batch.pv_id.tolist()]
+        ips, uas = batch.ip.tolist(), batch.ua.tolist()
         for s in range(batch.n_sessions):
             evs = order[bounds[s]:bounds[s + 1]]
-            extra = {"ip": model.ip_text(batch.ip[s]), "user_agent": model.humans[batch.ua[s]]["ua"]}
+            extra = {"ip": model.ip_text(ips[s]), "user_agent": model.humans[uas[s]]["ua"]}
             urls: dict[int, str] = {}
             for e, body in visit_bodies(model, batch, s, evs):
-                if batch.ev_type[e] == PAGEVIEW:
-                    pv = int(batch.ev_pv[e])
-                    body["page_visit_id"] = f"{int(batch.pv_id[pv]):x}"
+                if ev_type[e] == PAGEVIEW:
+                    pv = ev_pv[e]
+                    body["page_visit_id"] = pv_hex[pv]
                     urls[pv] = body["url"]
                 counter += 1
-                pending.append((int(batch.ev_ts_ms[e]), counter, _line(body, batch.ev_ts_ms[e], extra)))
-            for e in evs:
-                if batch.ev_type[e] != ENGAGEMENT:
+                pending.append((ev_ts[e], counter, _line(body, ev_ts[e], extra)))
+            for e in evs.tolist():
+                if ev_type[e] != ENGAGEMENT:
                     continue
-                pv = int(batch.ev_pv[e])
-                body = {"type": EVENT_TYPES[ENGAGEMENT], "url": urls.get(pv, f"https://{site.domain}/"),
-                        "page_visit_id": f"{int(batch.pv_id[pv]):x}"}
-                if batch.ev_scroll[e] >= 0:
-                    body["scroll_depth"] = int(batch.ev_scroll[e])
-                if batch.ev_engaged[e] >= 0:
-                    body["engaged_ms"] = int(batch.ev_engaged[e])
+                pv = ev_pv[e]
+                body = {"type": "engagement", "url": urls.get(pv, f"https://{site.domain}/"),
+                        "page_visit_id": pv_hex[pv]}
+                if ev_scroll[e] >= 0:
+                    body["scroll_depth"] = ev_scroll[e]
+                if ev_engaged[e] >= 0:
+                    body["engaged_ms"] = ev_engaged[e]
                 if len(body) == 3:
                     continue
                 counter += 1
-                pending.append((int(batch.ev_ts_ms[e]), counter, _line(body, batch.ev_ts_ms[e], extra)))
+                pending.append((ev_ts[e], counter, _line(body, ev_ts[e], extra)))
         day_start = model.local_midnight_ms(site, day)
         for _ in range(int(round(per_day * model.config.bot_share))):
             bot = model.bots[int(np.searchsorted(model.bot_cdf, rng.random(), side="right"))]
@@ -83,8 +88,8 @@ def history_lines(model: TrafficModel, *, events: int, days: int, end_day: dt.da
         pending = pending[keep:]
 
 
-def _line(body: dict, ts_ms, extra: dict) -> bytes:
-    body["timestamp"] = int(ts_ms) / 1000
+def _line(body: dict, ts_ms: int, extra: dict) -> bytes:
+    body["timestamp"] = ts_ms / 1000
     body.update(extra)
     return orjson.dumps(body) + b"\n"
 
