@@ -18,13 +18,14 @@ import hashlib
 import html
 import os
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from engine.enrich.urls import parse_page_url
 from engine.errors import FieldError
 from engine.ingest.pipeline import Visitor
 from engine.ingest.validate import parse_event
@@ -207,7 +208,10 @@ async def _collect(request: Request) -> dict:
     site = state.registry.site_by_domain(event.domain)
     if site is None:
         raise ApiError(404, f"domain: no site is registered for {event.domain!r}")
-    hostname = urlsplit(event.url).hostname or ""
+    try:
+        hostname = parse_page_url(event.url).hostname  # cached: the ingestor's parse reuses it
+    except ValueError as exc:
+        raise FieldError("url", str(exc)) from None
     if not hostname_belongs(hostname, site.domain):
         raise ApiError(400, f"url: the page's host {hostname!r} is not {site.domain} "
                             "or one of its subdomains")

@@ -18,6 +18,7 @@ it into a 400).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
@@ -50,8 +51,11 @@ def _param_name(part: str) -> str:
     return name.strip().lower()
 
 
+@functools.lru_cache(maxsize=32768)
 def parse_page_url(url: str) -> PageUrl:
-    """Split and clean a page URL. Raises ValueError when it has no scheme or no host."""
+    """Split and clean a page URL. Raises ValueError when it has no scheme or no host.
+    Cached (a site's pages repeat; engagement updates repeat their pageview's URL): the returned
+    PageUrl is shared, so callers must not modify it."""
     url = url.strip()
     try:
         parts = urlsplit(url)  # validates IPv6 brackets; memoised by urllib
