@@ -27,6 +27,7 @@ from engine.query.funnel import funnel_sync
 from engine.query.goals import goals_sync
 from engine.query.parse import Query, check_timezone, parse_query
 from engine.query.periods import resolve_range
+from engine.query.props import prop_keys_sync
 from engine.query.realtime import realtime_sync
 from engine.store import QueryLimitError
 from server.csv_export import funnel_csv, query_csv, wants_csv
@@ -124,6 +125,13 @@ def _breakdown(store, site_id: int, name: str, params: dict[str, str],
 def _breakdown_route(name: str) -> Callable:
     async def endpoint(request: Request) -> Response:
         _, site = authenticate(request, "read")
+        if name == "props" and "key" not in request.query_params:
+            store = request.app.state.store
+            result = await _run(prop_keys_sync, store, site.site_id, dict(request.query_params),
+                                _now(request), engine.settings(store))
+            if wants_csv(request):
+                return query_csv(["key", "visitors", "events"], result, "props.csv")
+            return json_response(result)
         result, columns = await _run(_breakdown, request.app.state.store, site.site_id, name,
                                      dict(request.query_params), _now(request))
         if wants_csv(request):
@@ -140,5 +148,5 @@ ROUTES: list = [
     Route("/api/realtime", get_realtime, methods=["GET"]),
     Route("/api/goals", get_goals, methods=["GET"]),
     *[Route(f"/api/{name}", _breakdown_route(name), methods=["GET"])
-      for name in (*BREAKDOWNS, "tech")],
+      for name in (*BREAKDOWNS, "tech", "props")],
 ]

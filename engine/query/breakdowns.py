@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.query.errors import QueryError, one_of
-from engine.query.fields import NOT_SET
+from engine.query.fields import NOT_SET, PROP_KEY_CHARS, PROP_KEY_PATTERN, PROP_PREFIX
 from engine.query.parse import check_timezone
 from engine.query.periods import local_date, parse_instant
 
@@ -47,6 +47,8 @@ BREAKDOWNS: dict[str, Breakdown] = {
                                                "avg_duration"), ("entry_page",)),
     "exit-pages": Breakdown(("exit_page",), ("sessions", "visitors", "pageviews"), ("exit_page",)),
 }
+# /api/props?key=K: the property breakdown (without `key`: the keys seen in the range, props.py).
+PROPS_METRICS = ("visitors", "sessions", "events")
 TECH_TYPES = ("device", "browser", "os")
 TECH_METRICS = ("visitors", "sessions", "bounce_rate", "avg_duration")
 
@@ -94,7 +96,13 @@ def date_range_params(params: dict[str, str], timezone: str, now: dt.datetime,
 
 
 def breakdown_body(name: str, params: dict[str, str], now: dt.datetime) -> tuple[dict[str, Any], Breakdown]:
-    if name == "tech":
+    if name == "props":
+        check_params(params, COMMON_PARAMS + ("key",))
+        key = params.get("key")
+        if key is None or not PROP_KEY_PATTERN.fullmatch(key):
+            raise QueryError("key", f"is required: a property key of 1-100 characters of {PROP_KEY_CHARS}")
+        spec = Breakdown((PROP_PREFIX + key,), PROPS_METRICS)
+    elif name == "tech":
         check_params(params, COMMON_PARAMS + ("type",))
         kind = params.get("type")
         if kind not in TECH_TYPES:

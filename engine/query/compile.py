@@ -409,6 +409,10 @@ def order_terms(query: Query) -> list[str]:
 
 
 def compile_planned(query: Query, site_id: int, rng: DateRange) -> Compiled:
+    if query.uses_props:  # rows are events carrying properties: props.py (it builds on this module)
+        from engine.query.props import compile_props
+
+        return compile_props(query, site_id, rng)
     plan = plan_query(query)
     params = Params()
     ctx = _Ctx(query, plan, site_id, rng, params)

@@ -6,10 +6,16 @@ identifiers taken from these tables (never from the request).
 
 from __future__ import annotations
 
+import re
+
 METRICS: tuple[str, ...] = (
     "visitors", "sessions", "pageviews", "views_per_visit", "bounce_rate", "avg_duration",
-    "avg_scroll", "clickers",
+    "avg_scroll", "clickers", "events",
 )
+# Valid only with a prop:<key> dimension or filter (SPEC §8): matching events.
+PROP_ONLY_METRICS: tuple[str, ...] = ("events",)
+# Not defined for property rows (SPEC §8 lists what a property row counts).
+NON_PROP_METRICS: tuple[str, ...] = ("avg_scroll",)
 
 TIME_DIMENSIONS: tuple[str, ...] = ("hour", "date", "week", "month")
 
@@ -62,5 +68,22 @@ EMPTY_LABELS["source"] = "Direct / None"
 EMPTY_LABELS["channel"] = "Direct"
 
 
+# Custom properties (the events' meta keys): dimension and filter `prop:<key>`. The key is a
+# bound parameter in the SQL, never an identifier; its character set is still restricted.
+PROP_PREFIX = "prop:"
+PROP_KEY_CHARS = "A-Za-z0-9_.:-"
+PROP_KEY_PATTERN = re.compile(f"[{PROP_KEY_CHARS}]{{1,100}}")
+# The value of an event that does not carry the key.
+NONE_LABEL = "(none)"
+
+
 def is_time(dimension: str) -> bool:
     return dimension in TIME_DIMENSIONS
+
+
+def is_prop(dimension: str) -> bool:
+    return dimension.startswith(PROP_PREFIX)
+
+
+def prop_key(dimension: str) -> str:
+    return dimension[len(PROP_PREFIX):]

@@ -104,7 +104,7 @@ def parse_funnel(body: Any) -> Funnel:
     parsed = tuple(_step(i, s) for i, s in enumerate(steps))
     period, date_range = parse_period(body)
     timezone = check_timezone(body.get("timezone", "UTC"))
-    filters = parse_filters(body.get("filters"), SESSION_DIMENSIONS)
+    filters = parse_filters(body.get("filters"), SESSION_DIMENSIONS, props=False)
     return Funnel(parsed, period, date_range, timezone, filters)
 
 

@@ -21,11 +21,18 @@ from engine.query.fields import (
     MAX_LIMIT,
     MAX_OFFSET,
     METRICS,
+    NON_PROP_METRICS,
     OPERATORS,
     ORDER_DIRS,
     PERIODS,
+    PROP_KEY_CHARS,
+    PROP_KEY_PATTERN,
+    PROP_ONLY_METRICS,
+    PROP_PREFIX,
     QUERY_FIELDS,
     TIME_DIMENSIONS,
+    is_prop,
+    prop_key,
 )
 
 
@@ -60,6 +67,15 @@ class Query:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def uses_props(self) -> bool:
+        """A `prop:<key>` dimension or filter: compiled by props.py (event rows)."""
+        return _uses_props(self.dimensions, self.filters)
+
+
+def _uses_props(dimensions: tuple[str, ...], filters: tuple[Filter, ...]) -> bool:
+    return any(is_prop(d) for d in dimensions) or any(is_prop(f.dimension) for f in filters)
+
 
 @functools.cache
 def timezones() -> frozenset[str]:
@@ -77,7 +93,9 @@ def check_timezone(value: Any, field_name: str = "timezone") -> str:
     return value
 
 
-def _string_list(body: dict, name: str, valid: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+def _string_list(body: dict, name: str, valid: tuple[str, ...], default: tuple[str, ...],
+                 props: bool = False) -> tuple[str, ...]:
+    """A list of names from `valid` (and `prop:<key>` names when `props`)."""
     value = body.get(name)
     if value is None:
         return default
@@ -85,13 +103,23 @@ def _string_list(body: dict, name: str, valid: tuple[str, ...], default: tuple[s
         raise QueryError(name, f"must be a list of strings; {one_of(valid)}")
     seen: list[str] = []
     for item in value:
-        if not isinstance(item, str) or item not in valid:
+        if props and isinstance(item, str) and is_prop(item):
+            check_prop(item, name)
+        elif not isinstance(item, str) or item not in valid:
             shown = item if isinstance(item, str) else type(item).__name__
-            raise QueryError(name, f"unknown value {_quote(shown)}; {one_of(valid)}")
+            extra = f", or {PROP_PREFIX}<key>" if props else ""
+            raise QueryError(name, f"unknown value {_quote(shown)}; {one_of(valid)}{extra}")
         if item in seen:
             raise QueryError(name, f"{item!r} is listed twice")
         seen.append(item)
     return tuple(seen)
+
+
+def check_prop(name: str, field_name: str) -> None:
+    """`prop:<key>`: a key of 1-100 characters from PROP_KEY_CHARS, else a 400 naming the field."""
+    if not PROP_KEY_PATTERN.fullmatch(prop_key(name)):
+        raise QueryError(field_name, f"invalid property {_quote(name)}: the key after {PROP_PREFIX!r} "
+                                     f"must be 1-100 characters of {PROP_KEY_CHARS}")
 
 
 def _quote(value: str) -> str:
@@ -114,8 +142,10 @@ def _int(body: dict, name: str, low: int, high: int, default: int) -> int:
     return value
 
 
-def parse_filters(value: Any, allowed: tuple[str, ...] = FILTER_DIMENSIONS) -> tuple[Filter, ...]:
-    """The `filters` list; `allowed` is the dimensions that may be filtered."""
+def parse_filters(value: Any, allowed: tuple[str, ...] = FILTER_DIMENSIONS,
+                  props: bool = True) -> tuple[Filter, ...]:
+    """The `filters` list; `allowed` is the dimensions that may be filtered, plus `prop:<key>`
+    when `props`."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -132,9 +162,12 @@ def parse_filters(value: Any, allowed: tuple[str, ...] = FILTER_DIMENSIONS) -> t
             raise QueryError(f"{where}.{_safe_name(unknown[0])}",
                              "unknown field; valid fields: dimension, operator, value")
         dimension = item.get("dimension")
-        if dimension not in allowed:
+        if props and isinstance(dimension, str) and is_prop(dimension):
+            check_prop(dimension, f"{where}.dimension")
+        elif dimension not in allowed:
+            extra = f", or {PROP_PREFIX}<key>" if props else ""
             raise QueryError(f"{where}.dimension",
-                             f"{_describe(dimension)} cannot be filtered; {one_of(allowed)}")
+                             f"{_describe(dimension)} cannot be filtered; {one_of(allowed)}{extra}")
         operator = item.get("operator")
         if operator not in OPERATORS:
             raise QueryError(f"{where}.operator", f"unknown operator {_describe(operator)}; "
@@ -203,12 +236,20 @@ def parse_query(body: Any) -> Query:
     metrics = _string_list(body, "metrics", METRICS, ("visitors",))
     if not metrics:
         raise QueryError("metrics", f"must list at least one metric; {one_of(METRICS)}")
-    dimensions = _string_list(body, "dimensions", DIMENSIONS, ())
+    dimensions = _string_list(body, "dimensions", DIMENSIONS, (), props=True)
     if sum(d in TIME_DIMENSIONS for d in dimensions) > 1:
         raise QueryError("dimensions", f"at most one time dimension ({', '.join(TIME_DIMENSIONS)})")
 
     period, parsed_range = parse_period(body)
     filters = parse_filters(body.get("filters"))
+    uses_props = _uses_props(dimensions, filters)
+    for metric in metrics:
+        if metric in PROP_ONLY_METRICS and not uses_props:
+            raise QueryError("metrics", f"{metric!r} is only valid with a {PROP_PREFIX}<key> dimension "
+                                        "or filter (and in funnels)")
+        if metric in NON_PROP_METRICS and uses_props:
+            raise QueryError("metrics", f"{metric!r} is not available with {PROP_PREFIX}<key> "
+                                        "dimensions or filters")
 
     order_by = body.get("order_by")
     if order_by is not None and (not isinstance(order_by, str)

@@ -1,0 +1,267 @@
+"""Custom-property queries (SPEC §8): a query with a `prop:<key>` dimension or filter → one SELECT.
+
+compile.py hands such queries here. Their rows are **events**: a row counts the events (not
+engagement updates) in the range that carry its values and pass every filter, and
+
+- ``events``     those events, ``pageviews`` the pageviews among them,
+- ``visitors`` / ``sessions``  the distinct visitors / sessions that sent them,
+- ``bounce_rate``, ``avg_duration``, ``views_per_visit``, ``clickers``  over those sessions
+  (whole sessions from the sessions aggregate, by the rules of SPEC §3).
+
+The value of `prop:<key>` is the event's value for the key (its first, if sent twice) or
+"(none)" when the event does not carry the key. Other dimensions and filters are read per event:
+time buckets by the event's timestamp, session attributes from the event row, `page` is the
+event's own path; `entry_page` / `exit_page` are those of the event's session.
+
+Where the event rows come from (each key is a bound parameter, never an identifier):
+
+- one property key, and its filters exclude "(none)": the ``event_props`` table only (one row per
+  event and key, ordered by site, key, day; schema/0010_event_props.sql) — reads just that key;
+- one key whose "(none)" can match: ``event_props`` for the values, UNION ALL the raw events
+  without the key (``NOT has(meta.key, k)``) as "(none)";
+- several keys: raw events, each value read from the meta arrays.
+
+Whether "(none)" can pass the filters on its key is decided here, in Python, with the same
+operator rules as the SQL (`none_matches`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from engine.query.breakdowns import COMMON_PARAMS, _int_param, check_params, date_range_params
+from engine.query.compile import (
+    BOUNCED,
+    DT64,
+    DURATION_MS,
+    Compiled,
+    Params,
+    _and,
+    _ts,
+    labelled,
+    literal,
+    order_terms,
+    predicate,
+    rounded_ratio,
+    time_key,
+)
+from engine.query.errors import QueryError
+from engine.query.fields import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    NONE_LABEL,
+    TIME_DIMENSIONS,
+    is_prop,
+    prop_key,
+)
+from engine.query.parse import Filter, Query, check_timezone
+from engine.query.periods import DateRange, resolve_range
+from engine.store import Store
+
+ENTRY_EXIT = ("entry_page", "exit_page")
+SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers")
+NONE = literal(NONE_LABEL)
+
+
+def none_matches(flt: Filter) -> bool:
+    """Whether the "(none)" label passes a filter (a list ORs, or ANDs for negative operators;
+    contains ignores case), exactly as predicate() does in SQL."""
+    label = NONE_LABEL
+
+    def one(value: str) -> bool:
+        op = flt.operator
+        if op in ("is", "is_not"):
+            return label == value
+        if op in ("contains", "not_contains"):
+            return value.lower() in label.lower()
+        if op == "starts_with":
+            return label.startswith(value)
+        return label.endswith(value)
+
+    if flt.operator in ("is_not", "not_contains"):
+        return not any(one(v) for v in flt.values)
+    return any(one(v) for v in flt.values)
+
+
+class _Rows:
+    """The row-level subquery: one row per matching event with columns ts, typ, uid, sid, sst and
+    the event-level dimension columns d<i> (entry/exit dimensions are added after the session
+    join)."""
+
+    def __init__(self, query: Query, site_id: int, rng: DateRange, params: Params):
+        self.query = query
+        self.params = params
+        self.site = params.fixed("site", site_id, "UInt32")
+        self.start = params.fixed("start", _ts(rng.start), DT64)
+        self.end = params.fixed("end", _ts(rng.end), DT64)
+        self.tz = params.fixed("tz", rng.timezone, "String")
+        self.key_params: dict[str, str] = {}
+        for name in [*query.dimensions, *(f.dimension for f in query.filters)]:
+            if is_prop(name) and prop_key(name) not in self.key_params:
+                self.key_params[prop_key(name)] = params.bind(prop_key(name), "String")
+
+    def _columns(self, value_of) -> list[str]:
+        cols = ["timestamp AS ts", "type AS typ", "user_id AS uid", "session_id AS sid",
+                "session_start AS sst"]
+        for i, d in enumerate(self.query.dimensions):
+            if d in ENTRY_EXIT:
+                continue
+            if is_prop(d):
+                expr = value_of(prop_key(d))
+            elif d in TIME_DIMENSIONS:
+                expr = time_key("timestamp", d, self.tz)
+            elif d == "page":
+                expr = "pathname"
+            else:
+                expr = labelled(d, d)
+            cols.append(f"{expr} AS d{i}")
+        return cols
+
+    def _where(self, value_of, skip_props: bool = False) -> list[str]:
+        where = [f"site_id = {self.site}", f"timestamp >= {self.start}", f"timestamp < {self.end}"]
+        for flt in self.query.filters:
+            if flt.dimension in ENTRY_EXIT:
+                continue
+            if is_prop(flt.dimension):
+                if not skip_props:
+                    where.append(predicate(value_of(prop_key(flt.dimension)), flt, self.params))
+            elif flt.dimension == "page":
+                where.append(predicate("pathname", flt, self.params))
+            else:
+                where.append(predicate(labelled(flt.dimension, flt.dimension), flt, self.params))
+        return where
+
+    def sql(self) -> str:
+        keys = list(self.key_params)
+        if len(keys) == 1:
+            key = self.key_params[keys[0]]
+            parts = [self._select("event_props", lambda k: "value", [f"key = {key}"])]
+            flts = [f for f in self.query.filters if is_prop(f.dimension)]
+            if all(none_matches(f) for f in flts):
+                parts.append(self._select(
+                    "events", lambda k: NONE,
+                    ["type != 'engagement'", f"NOT has(`meta.key`, {key})"], skip_props=True))
+            return " UNION ALL ".join(parts)
+        return self._select("events", self._meta_value, ["type != 'engagement'"])
+
+    def _meta_value(self, key: str) -> str:
+        k = self.key_params[key]
+        return f"if(has(`meta.key`, {k}), `meta.value`[indexOf(`meta.key`, {k})], {NONE})"
+
+    def _select(self, table: str, value_of, extra: list[str], skip_props: bool = False) -> str:
+        where = extra + self._where(value_of, skip_props)
+        return f"SELECT {', '.join(self._columns(value_of))} FROM {table} WHERE {_and(where)}"
+
+
+def _sessions_subquery(rows: _Rows, ids_sql: str) -> str:
+    """The merged sessions of the matching events (found by their key: site, start, id)."""
+    return (
+        "SELECT session_id AS s_id, pageviews AS s_pageviews, clicks AS s_clicks, "
+        "max_scroll AS s_max_scroll, engaged_ms AS s_engaged_ms, last_activity AS s_last_activity, "
+        "session_start AS s_start, finalizeAggregation(entry_page) AS s_entry, "
+        "finalizeAggregation(exit_page) AS s_exit "
+        f"FROM sessions FINAL WHERE site_id = {rows.site} "
+        f"AND (session_start, session_id) IN (SELECT sst, sid FROM ({ids_sql}))"
+    )
+
+
+def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
+    params = Params()
+    rows = _Rows(query, site_id, rng, params)
+    rows_sql = rows.sql()
+    dims, metrics = query.dimensions, query.metrics
+    entry_exit_filters = [f for f in query.filters if f.dimension in ENTRY_EXIT]
+    by_session = (any(m in SESSION_METRICS for m in metrics) or bool(entry_exit_filters)
+                  or any(d in ENTRY_EXIT for d in dims))
+    event_dims = [f"d{i}" for i, d in enumerate(dims) if d not in ENTRY_EXIT]
+    if not by_session:
+        exprs = {"events": "count()", "pageviews": "countIf(typ = 'pageview')",
+                 "visitors": "uniq(uid)", "sessions": "uniq(sid)"}
+        select = event_dims + [f"{exprs[m]} AS m_{m}" for m in metrics]
+        inner = f"SELECT {', '.join(select)} FROM ({rows_sql})"
+        if event_dims:
+            inner += f" GROUP BY {', '.join(event_dims)}"
+    else:
+        group1 = [*event_dims, "sid"]
+        per_session = (
+            f"SELECT {', '.join(group1)}, any(sst) AS sst, count() AS ev, "
+            f"countIf(typ = 'pageview') AS pv, uniqState(uid) AS u "
+            f"FROM ({rows_sql}) GROUP BY {', '.join(group1)}"
+        )
+        sessions = _sessions_subquery(rows, rows_sql)
+        n = "count()"
+        exprs = {
+            "events": "sum(l.ev)", "pageviews": "sum(l.pv)", "visitors": "uniqMerge(l.u)",
+            "sessions": n, "clickers": "countIf(s.s_clicks > 0)",
+            "bounce_rate": rounded_ratio(f"countIf({BOUNCED})", n, 100),
+            "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
+            "avg_duration": rounded_ratio(f"sum({DURATION_MS})", f"1000 * {n}"),
+        }
+        dim_exprs = []
+        for i, d in enumerate(dims):
+            if d == "entry_page":
+                dim_exprs.append(f"{labelled('s.s_entry', d)} AS d{i}")
+            elif d == "exit_page":
+                dim_exprs.append(f"{labelled('s.s_exit', d)} AS d{i}")
+            else:
+                dim_exprs.append(f"l.d{i} AS d{i}")
+        where = [predicate(labelled("s.s_entry" if f.dimension == "entry_page" else "s.s_exit",
+                                    f.dimension), f, params) for f in entry_exit_filters]
+        select = dim_exprs + [f"{exprs[m]} AS m_{m}" for m in metrics]
+        inner = (f"SELECT {', '.join(select)} FROM ({per_session}) AS l "
+                 f"INNER JOIN ({sessions}) AS s ON l.sid = s.s_id")
+        if where:
+            inner += f" WHERE {_and(where)}"
+        if dims:
+            inner += f" GROUP BY {', '.join(f'd{i}' for i in range(len(dims)))}"
+    columns = [f"d{i}" for i in range(len(dims))] + [f"m_{m}" for m in metrics]
+    sql = f"SELECT {', '.join(columns)} FROM ({inner})"
+    time_only = bool(dims) and all(d in TIME_DIMENSIONS for d in dims)
+    paged_in_sql = bool(dims) and not time_only
+    if paged_in_sql:
+        sql += f" ORDER BY {', '.join(order_terms(query))}"
+        sql += (f" LIMIT {params.fixed('limit', query.limit, 'UInt64')}"
+                f" OFFSET {params.fixed('offset', query.offset, 'UInt64')}")
+    assert "%" not in sql
+    return Compiled(sql, params.values, dims, metrics, paged_in_sql, None)
+
+
+# --- GET /api/props without `key`: the property keys seen in a range ---------------------------
+
+def compile_prop_keys(site_id: int, rng: DateRange, limit: int, offset: int) -> tuple[str, dict]:
+    """Keys with the visitors and events that carried them, most visitors first."""
+    params = Params()
+    sql = (
+        "SELECT key, uniq(user_id) AS visitors, count() AS events FROM event_props "
+        f"WHERE site_id = {params.fixed('site', site_id, 'UInt32')} "
+        f"AND timestamp >= {params.fixed('start', _ts(rng.start), DT64)} "
+        f"AND timestamp < {params.fixed('end', _ts(rng.end), DT64)} "
+        "GROUP BY key ORDER BY visitors DESC, events DESC, key ASC "
+        f"LIMIT {params.fixed('limit', limit, 'UInt64')} OFFSET {params.fixed('offset', offset, 'UInt64')}"
+    )
+    return sql, params.values
+
+
+def prop_keys_sync(store: Store, site_id: int, params: dict[str, str], now: dt.datetime,
+                   settings: dict) -> dict:
+    """GET /api/props (no `key`): start_date, end_date, timezone, limit, offset as for the
+    breakdown GETs."""
+    check_params(params, COMMON_PARAMS + ("key",))
+    timezone = check_timezone(params.get("timezone", "UTC"))
+    span = date_range_params(params, timezone, now)
+    rng = resolve_range(None, (span["start"], span["end"]), timezone, now)
+    limit = _bounded(params, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+    offset = _bounded(params, "offset", 0, MAX_OFFSET, 0)
+    sql, values = compile_prop_keys(site_id, rng, limit, offset)
+    rows = store.rows(sql, values, settings=settings)
+    return {"results": [{"key": k, "visitors": int(v), "events": int(e)} for k, v, e in rows]}
+
+
+def _bounded(params: dict[str, str], name: str, low: int, high: int, default: int) -> int:
+    value = _int_param(params, name)
+    if value is None:
+        return default
+    if not low <= value <= high:
+        raise QueryError(name, f"must be a whole number from {low} to {high}")
+    return value

@@ -1,0 +1,208 @@
+"""Custom properties in /api/query (SPEC §8): `prop:<key>` dimensions and filters, the `events`
+metric, "(none)", every operator with string and list values, combinations with other dimensions,
+session metrics over the sessions that sent the value, GET /api/props, and the 400s.
+
+Events (UTC, 2026-08-02; engagement updates are not events):
+  SA  VA GB  10:00 pageview /pricing {plan: pro}; 10:01 custom signup {plan: pro, interval: annual};
+             10:02 click (no props); engagement on /pricing: scroll 50, 20 s
+  SB  VB SE  10:00 pageview / ; 10:05 custom signup {plan: free, interval: monthly}
+  SC  VC     11:00 custom signup {plan: team, interval: annual}          (no pageview)
+  SD  VD     12:00 pageview /blog {plan: pro, plan: free} (first value counts); 12:01 pageview /blog/2
+Sessions: SA 1 pageview + click, 20 s engaged (no bounce); SB 1 pageview, 300 s, bounce;
+          SC 0 pageviews, 0 s, bounce; SD 2 pageviews, 60 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.query_support import Visitor, at, flush, frozen_clock, get, make_site, post_query
+
+NOW = at("2026-08-10 12:00:00")
+RANGE = {"start": "2026-08-01", "end": "2026-08-08"}
+
+
+@pytest.fixture(scope="module")
+def site(app, client, admin_headers):
+    site = make_site(client, admin_headers)
+    va = Visitor(client, site, country="GB")
+    pv = va.pageview("2026-08-02 10:00:00", "/pricing", meta_keys=["plan"], meta_values=["pro"])
+    va.custom("2026-08-02 10:01:00", "signup", "/pricing", meta_keys=["plan", "interval"],
+              meta_values=["pro", "annual"])
+    va.click("2026-08-02 10:02:00", "/pricing")
+    va.engage("2026-08-02 10:03:00", pv, "/pricing", scroll=50, engaged_ms=20000)
+    vb = Visitor(client, site, country="SE")
+    vb.pageview("2026-08-02 10:00:00", "/")
+    vb.custom("2026-08-02 10:05:00", "signup", "/", meta_keys=["plan", "interval"],
+              meta_values=["free", "monthly"])
+    Visitor(client, site).custom("2026-08-02 11:00:00", "signup", "/", meta_keys=["plan", "interval"],
+                                 meta_values=["team", "annual"])
+    vd = Visitor(client, site)
+    vd.pageview("2026-08-02 12:00:00", "/blog", meta_keys=["plan", "plan"], meta_values=["pro", "free"])
+    vd.pageview("2026-08-02 12:01:00", "/blog/2")
+    flush(app)
+    with frozen_clock(app, NOW):
+        yield site
+
+
+def q(client, site, metrics, dimensions=(), filters=(), status=200, **extra):
+    body = {"metrics": list(metrics), "dimensions": list(dimensions), "date_range": RANGE,
+            "filters": [{"dimension": d, "operator": o, "value": v} for d, o, v in filters], **extra}
+    return post_query(client, site, body, status=status)
+
+
+def test_breakdown_with_none(client, site):
+    rows = q(client, site, ["events", "visitors", "sessions", "pageviews"], ["prop:plan"])["results"]
+    assert rows == [
+        {"prop:plan": "(none)", "events": 3, "visitors": 3, "sessions": 3, "pageviews": 2},
+        {"prop:plan": "pro", "events": 3, "visitors": 2, "sessions": 2, "pageviews": 2},
+        {"prop:plan": "free", "events": 1, "visitors": 1, "sessions": 1, "pageviews": 0},
+        {"prop:plan": "team", "events": 1, "visitors": 1, "sessions": 1, "pageviews": 0},
+    ]
+
+
+def test_session_metrics_over_the_sessions_that_sent_the_value(client, site):
+    rows = q(client, site, ["sessions", "bounce_rate", "views_per_visit", "clickers", "avg_duration"],
+             ["prop:plan"])["results"]
+    assert rows == [
+        # SA SB SD: 1 bounce of 3; (1+1+2)/3 pageviews; SA clicked; (20+300+60)/3 s
+        {"prop:plan": "(none)", "sessions": 3, "bounce_rate": 33, "views_per_visit": 1.33,
+         "clickers": 1, "avg_duration": 127},
+        # SA SD
+        {"prop:plan": "pro", "sessions": 2, "bounce_rate": 0, "views_per_visit": 1.5, "clickers": 1,
+         "avg_duration": 40},
+        {"prop:plan": "free", "sessions": 1, "bounce_rate": 100, "views_per_visit": 1.0,
+         "clickers": 0, "avg_duration": 300},
+        {"prop:plan": "team", "sessions": 1, "bounce_rate": 100, "views_per_visit": 0.0,
+         "clickers": 0, "avg_duration": 0},
+    ]
+
+
+def events_where(client, site, *filters) -> int:
+    return q(client, site, ["events"], (), filters)["results"]["events"]
+
+
+def test_operators_and_lists(client, site):
+    key = "prop:plan"
+    assert events_where(client, site, (key, "is", "pro")) == 3
+    assert events_where(client, site, (key, "is", ["pro", "team"])) == 4
+    assert events_where(client, site, (key, "is", "Pro")) == 0                      # exact case
+    assert events_where(client, site, (key, "is", "(none)")) == 3
+    assert events_where(client, site, (key, "is", ["(none)", "team"])) == 4
+    assert events_where(client, site, (key, "is_not", "pro")) == 5                  # (none) free team
+    assert events_where(client, site, (key, "is_not", ["pro", "(none)"])) == 2      # list ANDs
+    assert events_where(client, site, (key, "contains", "R")) == 4                  # pro, free
+    assert events_where(client, site, (key, "contains", ["TE", "NON"])) == 4       # team, (none)
+    assert events_where(client, site, (key, "not_contains", "e")) == 3              # pro
+    assert events_where(client, site, (key, "not_contains", ["p", "f"])) == 4       # (none), team
+    assert events_where(client, site, (key, "starts_with", "t")) == 1
+    assert events_where(client, site, (key, "starts_with", ["(", "f"])) == 4
+    assert events_where(client, site, (key, "ends_with", ["o", "m"])) == 4          # pro, team
+    assert events_where(client, site, (key, "ends_with", "E")) == 0                 # exact case
+    assert events_where(client, site, ("prop:nokey", "is", "(none)")) == 8
+    assert events_where(client, site, ("prop:nokey", "is_not", "(none)")) == 0
+
+
+def test_two_keys(client, site):
+    assert events_where(client, site, ("prop:plan", "is", "pro"), ("prop:interval", "is", "annual")) == 1
+    rows = q(client, site, ["events", "visitors"], ["prop:interval"],
+             [("prop:plan", "is_not", "free")])["results"]
+    assert rows == [
+        {"prop:interval": "(none)", "events": 5, "visitors": 3},   # e1 e3 e4 e7 e8
+        {"prop:interval": "annual", "events": 2, "visitors": 2},   # e2 e6
+    ]
+    rows = q(client, site, ["events"], ["prop:plan", "prop:interval"])["results"]
+    assert rows == [
+        {"prop:plan": "(none)", "prop:interval": "(none)", "events": 3},
+        {"prop:plan": "pro", "prop:interval": "(none)", "events": 2},
+        {"prop:plan": "free", "prop:interval": "monthly", "events": 1},
+        {"prop:plan": "pro", "prop:interval": "annual", "events": 1},
+        {"prop:plan": "team", "prop:interval": "annual", "events": 1},
+    ]
+
+
+def test_with_other_dimensions_and_filters(client, site):
+    rows = q(client, site, ["events"], ["hour", "prop:plan"])["results"]
+    assert [(r["hour"], r["prop:plan"], r["events"]) for r in rows] == [
+        ("2026-08-02 10:00", "(none)", 2), ("2026-08-02 10:00", "pro", 2),
+        ("2026-08-02 10:00", "free", 1), ("2026-08-02 11:00", "team", 1),
+        ("2026-08-02 12:00", "(none)", 1), ("2026-08-02 12:00", "pro", 1),
+    ]
+    gb = q(client, site, ["events", "visitors"], ["prop:plan"], [("country", "is", "GB")])["results"]
+    assert gb == [{"prop:plan": "pro", "events": 2, "visitors": 1},
+                  {"prop:plan": "(none)", "events": 1, "visitors": 1}]
+    pages = q(client, site, ["events", "pageviews"], ["page"], [("prop:plan", "is", "pro")])["results"]
+    assert pages == [{"page": "/pricing", "events": 2, "pageviews": 1},
+                     {"page": "/blog", "events": 1, "pageviews": 1}]
+    entry = q(client, site, ["events", "sessions"], ["entry_page"], [("prop:plan", "is", "pro")])["results"]
+    assert entry == [{"entry_page": "/pricing", "events": 2, "sessions": 1},
+                     {"entry_page": "/blog", "events": 1, "sessions": 1}]
+    by_source = q(client, site, ["visitors"], ["source", "prop:interval"],
+                  [("page", "is", "/"), ("exit_page", "is", "/")])["results"]
+    # events on / (e4 e5 e6) of sessions that exited on / (SB; SC has no pageview)
+    assert by_source == [{"source": "Direct / None", "prop:interval": "(none)", "visitors": 1},
+                         {"source": "Direct / None", "prop:interval": "monthly", "visitors": 1}]
+
+
+def test_time_series_and_totals(client, site):
+    rows = q(client, site, ["events", "visitors"], ["date"], [("prop:plan", "is", "pro")])["results"]
+    assert [(r["date"], r["events"], r["visitors"]) for r in rows] == [
+        ("2026-08-01", 0, 0), ("2026-08-02", 3, 2)] + [(f"2026-08-0{d}", 0, 0) for d in range(3, 8)]
+    totals = q(client, site, ["events", "visitors", "sessions", "pageviews", "bounce_rate"], (),
+               [("prop:plan", "is_not", "(none)")])["results"]
+    # SA SB SC SD all sent a plan: e1 e2 e5 e6 e7
+    assert totals == {"events": 5, "visitors": 4, "sessions": 4, "pageviews": 2, "bounce_rate": 50}
+
+
+def test_order_paging_comparison(client, site):
+    rows = q(client, site, ["events"], ["prop:plan"], order_by="prop:plan", order_dir="desc",
+             limit=2, offset=1)["results"]
+    assert rows == [{"prop:plan": "pro", "events": 3}, {"prop:plan": "free", "events": 1}]
+    result = q(client, site, ["events"], ["prop:plan"], include_comparison=True)
+    assert result["comparison"]["results"][0] == {"prop:plan": "(none)", "events": 0}
+    assert result["comparison"]["change"][0] == {"prop:plan": "(none)", "events": None}
+
+
+def test_props_breakdown_get(client, site):
+    params = {"key": "plan", "start_date": RANGE["start"], "end_date": RANGE["end"]}
+    assert get(client, site, "/api/props", params)["results"] == [
+        {"prop:plan": "(none)", "visitors": 3, "sessions": 3, "events": 3},
+        {"prop:plan": "pro", "visitors": 2, "sessions": 2, "events": 3},
+        {"prop:plan": "free", "visitors": 1, "sessions": 1, "events": 1},
+        {"prop:plan": "team", "visitors": 1, "sessions": 1, "events": 1},
+    ]
+    keys = get(client, site, "/api/props", {k: v for k, v in params.items() if k != "key"})
+    assert keys["results"] == [{"key": "plan", "visitors": 4, "events": 5},
+                               {"key": "interval", "visitors": 3, "events": 3}]
+    bad = get(client, site, "/api/props", {**params, "key": "a b"}, status=400)
+    assert bad["message"].startswith("key: ")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"metrics": ["events"]}, "metrics"),
+    ({"metrics": ["events"], "dimensions": ["page"]}, "metrics"),
+    ({"metrics": ["avg_scroll"], "dimensions": ["prop:plan"]}, "metrics"),
+    ({"dimensions": ["prop:"]}, "dimensions"),
+    ({"dimensions": ["prop:a b"]}, "dimensions"),
+    ({"dimensions": ["prop:" + "k" * 101]}, "dimensions"),
+    ({"dimensions": ["prop:plan", "prop:plan"]}, "dimensions"),
+    ({"dimensions": ["prop:ü"]}, "dimensions"),
+    ({"filters": [{"dimension": "prop:a'b", "operator": "is", "value": "x"}]}, "filters[0].dimension"),
+    ({"filters": [{"dimension": "prop:plan", "operator": "like", "value": "x"}]}, "filters[0].operator"),
+    ({"filters": [{"dimension": "prop:plan", "operator": "is", "value": 1}]}, "filters[0].value"),
+    ({"dimensions": ["prop:plan"], "order_by": "prop:other"}, "order_by"),
+])
+def test_bad_requests(client, site, body, field):
+    result = post_query(client, site, {"date_range": RANGE, **body}, status=400)
+    assert result["message"].startswith(f"{field}: "), result
+
+
+def test_key_charset_and_length(client, site):
+    key = "prop:" + "a.b:c-d_E9" * 10
+    assert q(client, site, ["events"], [key])["results"] == [{key: "(none)", "events": 8}]
+
+
+def test_hostile_values_are_bound(client, site):
+    hostile = "x') OR 1=1 --"
+    assert events_where(client, site, ("prop:plan", "is", hostile)) == 0
+    assert events_where(client, site, ("prop:x.y:z-_", "contains", [hostile, "%"])) == 0
