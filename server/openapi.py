@@ -366,8 +366,8 @@ _CSV = {"text/csv": {"schema": {"type": "string"}}}
 
 
 def _add_funnel_and_csv(paths: dict[str, Any]) -> None:
-    """POST /api/funnel, and the CSV answer (`Accept: text/csv`) of /api/query, /api/funnel and
-    the breakdown GETs (SPEC §8)."""
+    """POST /api/funnel, GET /api/props, and the CSV answer (`Accept: text/csv`) of /api/query,
+    /api/funnel and the breakdown GETs (SPEC §8)."""
     paths["/api/funnel"] = {
         "post": {
             "summary": "Funnel: sessions reaching each of 2-8 steps in order",
@@ -376,7 +376,20 @@ def _add_funnel_and_csv(paths: dict[str, Any]) -> None:
             "responses": _responses(_OBJ, 400, 401, 413),
         }
     }
-    for path in ("/api/query", "/api/funnel", "/api/tech", *(f"/api/{n}" for n in BREAKDOWNS)):
+    paths["/api/props"] = {
+        "get": {
+            "summary": "Custom property breakdown (prop:<key>); without key: the keys seen in the range",
+            "security": _KEY,
+            "parameters": [
+                *_RANGE_PARAMS,
+                {"name": "key", "in": "query",
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$"}},
+            ],
+            "responses": _responses(_OBJ, 400, 401),
+        }
+    }
+    for path in ("/api/query", "/api/funnel", "/api/tech", "/api/props",
+                 *(f"/api/{n}" for n in BREAKDOWNS)):
         for operation in paths[path].values():
             ok = operation["responses"]["200"]
             ok["content"] = {**ok["content"], **_CSV}
