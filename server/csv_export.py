@@ -1,5 +1,5 @@
-"""CSV answers (SPEC §8): `Accept: text/csv` on POST /api/query, the breakdown GETs and
-POST /api/funnel.
+"""CSV answers (SPEC §8): `Accept: text/csv` on POST /api/query, the breakdown GETs, and (beyond
+the SPEC, for the dashboard's downloads) POST /api/funnel and GET /api/goals.
 
 A header row of the dimension names then the metric names in request order, one line per result
 row (no dimensions: one row), no comparison block. RFC 4180: CRLF line ends, fields holding a
@@ -89,3 +89,23 @@ FUNNEL_COLUMNS = ["step", "name", "sessions", "visitors", "conversion_rate", "dr
 def funnel_csv(result: dict[str, Any]) -> StreamingResponse:
     rows = [{"step": i + 1, **s} for i, s in enumerate(result["steps"])]
     return csv_response(FUNNEL_COLUMNS, rows, "funnel.csv")
+
+
+GOALS_COLUMNS = ["goal", "type", "visitors", "conversions", "revenue", "currency"]
+
+
+def goals_csv(result: dict[str, Any]) -> StreamingResponse:
+    """GET /api/goals as CSV: one line per goal; `conversions` is its count (pageviews, events,
+    submissions or clicks); revenue in several currencies is one line per currency."""
+    rows = []
+    for goal in result["goals"]:
+        count = next(goal[k] for k in ("pageviews", "events", "submissions", "clicks") if k in goal)
+        base = {"goal": goal["name"], "type": goal["type"], "visitors": goal["visitors"],
+                "conversions": count}
+        revenue = goal.get("total_revenue")
+        if isinstance(revenue, dict):
+            rows += [{**base, "revenue": amount, "currency": currency}
+                     for currency, amount in revenue.items()]
+        else:
+            rows.append({**base, "revenue": revenue, "currency": goal.get("currency")})
+    return csv_response(GOALS_COLUMNS, rows, "goals.csv")

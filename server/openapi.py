@@ -388,7 +388,7 @@ def _add_funnel_and_csv(paths: dict[str, Any]) -> None:
             "responses": _responses(_OBJ, 400, 401),
         }
     }
-    for path in ("/api/query", "/api/funnel", "/api/tech", "/api/props",
+    for path in ("/api/query", "/api/funnel", "/api/goals", "/api/tech", "/api/props",
                  *(f"/api/{n}" for n in BREAKDOWNS)):
         for operation in paths[path].values():
             ok = operation["responses"]["200"]

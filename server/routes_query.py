@@ -1,7 +1,7 @@
 """Read endpoints: POST /api/query, /api/funnel, /api/realtime, /api/goals and the breakdown GETs.
 
-POST /api/query, /api/funnel and the breakdown GETs answer CSV for `Accept: text/csv`
-(server/csv_export.py).
+POST /api/query, /api/funnel, /api/goals and the breakdown GETs answer CSV for
+`Accept: text/csv` (server/csv_export.py).
 
 Every route authenticates a key with the read permission and only ever passes that key's site
 id (bound as a query parameter) to the engine. Tests may freeze the clock by setting
@@ -30,7 +30,7 @@ from engine.query.periods import resolve_range
 from engine.query.props import prop_keys_sync
 from engine.query.realtime import realtime_sync
 from engine.store import QueryLimitError
-from server.csv_export import funnel_csv, query_csv, wants_csv
+from server.csv_export import funnel_csv, goals_csv, query_csv, wants_csv
 from server.errors import ApiError
 from server.jsonresp import json_response
 from server.requests import authenticate, read_json
@@ -112,6 +112,8 @@ async def get_goals(request: Request) -> Response:
     goals = state.registry.goals(site.site_id)
     result = await _run(_goals, state.store, site.site_id, goals, dict(request.query_params),
                         _now(request))
+    if wants_csv(request):
+        return goals_csv(result)
     return json_response(result)
 
 

@@ -17,7 +17,17 @@ import pytest
 from engine.query.breakdowns import BREAKDOWNS, TECH_TYPES
 from engine.query.fields import DIMENSIONS
 from server.csv_export import wants_csv
-from tests.query_support import CHROME_WIN, SAFARI_IPHONE, Visitor, at, flush, frozen_clock, make_site
+from tests.query_support import (
+    CHROME_WIN,
+    SAFARI_IPHONE,
+    Visitor,
+    add_goal,
+    at,
+    flush,
+    frozen_clock,
+    get,
+    make_site,
+)
 
 NOW = at("2026-06-20 12:00:00")
 RANGE = {"start": "2026-06-01", "end": "2026-06-15"}
@@ -147,6 +157,20 @@ def test_breakdown_gets(client, site, path):
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     columns = list(rows[0])
     check_same(response.text, columns, rows)
+
+
+def test_goals(client, admin_headers, site):
+    add_goal(client, admin_headers, site, "=Signup, paid", "custom", "signup")
+    add_goal(client, admin_headers, site, "Pricing", "pageview", "/p1")
+    params = {"start_date": RANGE["start"], "end_date": RANGE["end"]}
+    goals = get(client, site, "/api/goals", params)["goals"]
+    response = client.get("/api/goals", params=params,
+                          headers={"x-api-key": site.read_key, "Accept": "text/csv"})
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert [g["pageviews"] for g in goals if g["type"] == "pageview"] == [3]   # i = 1, 4, 7
+    assert response.text == ("goal,type,visitors,conversions,revenue,currency\r\n"
+                             "\"'=Signup, paid\",custom,0,0,,\r\n"
+                             "Pricing,pageview,3,3,,\r\n")
 
 
 def test_errors_stay_json(client, site):

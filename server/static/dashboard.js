@@ -1,6 +1,7 @@
 // Clickport dashboard: plain JS, no build step, no third-party code. Everything it shows comes
-// from the public API (POST /api/query, GET /api/realtime, GET /api/goals) with a read key that
-// is kept in this tab's sessionStorage only.
+// from the public API (POST /api/query, POST /api/funnel, GET /api/realtime, /api/goals,
+// /api/props) with a read key that is kept in this tab's sessionStorage only. Every panel has a
+// "CSV" button: the same request with `Accept: text/csv`, saved as a file.
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
@@ -34,7 +35,16 @@
     region: 'Region', city: 'City', device: 'Device', browser: 'Browser',
     browser_version: 'Browser version', os: 'OS', os_version: 'OS version', screen: 'Screen',
   };
-  const COLUMN_LABELS = { visitors: 'Visitors', pageviews: 'Pageviews', bounce_rate: 'Bounce' };
+  const COLUMN_LABELS = { visitors: 'Visitors', pageviews: 'Pageviews', bounce_rate: 'Bounce',
+    events: 'Events' };
+  const PROP_METRICS = ['visitors', 'events'];
+  const STEP_TYPES = [['pageview', 'Page view'], ['custom', 'Custom event'], ['click', 'Click'],
+    ['form', 'Form']];
+  const STEP_HINTS = { pageview: '/path or /prefix/*', custom: 'event name', click: 'name (empty: any)',
+    form: 'name or form_id (empty: any)' };
+  const MAX_STEPS = 8;
+  // Funnels filter on session attributes only (SPEC §8): page and property filters are left out.
+  const NOT_FOR_FUNNELS = new Set(['page', 'entry_page', 'exit_page']);
   const OPERATOR_LABELS = { is: 'is', is_not: 'is not', contains: 'contains',
     not_contains: 'does not contain', starts_with: 'starts with', ends_with: 'ends with' };
 
@@ -45,6 +55,8 @@
     to: '',
     filters: [],
     tabs: Object.fromEntries(PANELS.map((p) => [p.id, p.tabs[0][0]])),
+    propKey: '',
+    funnel: [],
     generation: 0,
     liveTimer: null,
     refreshTimer: null,
@@ -117,8 +129,78 @@
     return data;
   }
 
+  function queryBody(fields) {
+    return { timezone: TZ, ...rangeFields(), filters: state.filters, ...fields };
+  }
   function query(fields) {
-    return api('/api/query', { timezone: TZ, ...rangeFields(), filters: state.filters, ...fields });
+    return api('/api/query', queryBody(fields));
+  }
+
+  /** The same request as CSV (`Accept: text/csv`), saved as `filename`. */
+  async function download(path, body, filename) {
+    const init = { headers: { 'x-api-key': state.key, 'x-clickport-site': DOMAIN, accept: 'text/csv' },
+      cache: 'no-store' };
+    if (body !== undefined) {
+      init.method = 'POST';
+      init.headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    if (!response.ok) {
+      let data = null;
+      try { data = await response.json(); } catch (e) { /* not JSON */ }
+      throw new Error((data && data.message) || `${path}: HTTP ${response.status}`);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a', { href: url, download: filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  function safeName(text) {
+    return text.replace(/[^A-Za-z0-9_.-]+/g, '-');
+  }
+
+  function datesQuery(extra) {
+    const [start, end] = rangeDates();
+    return new URLSearchParams({ start_date: start, end_date: end, timezone: TZ, ...extra });
+  }
+
+  /** What each CSV button downloads: [path, body or undefined, file name]. */
+  function csvRequest(name) {
+    if (name === 'chart') {
+      const dim = granularity();
+      return ['/api/query', queryBody({ metrics: ['visitors', 'pageviews'], dimensions: [dim], limit: 10000 }),
+        `visitors-by-${dim}.csv`];
+    }
+    if (name === 'props') {
+      if (!state.propKey) return null;
+      return ['/api/query', queryBody({ metrics: PROP_METRICS, dimensions: ['prop:' + state.propKey],
+        limit: 10000 }), safeName(`property-${state.propKey}.csv`)];
+    }
+    if (name === 'funnel') return state.funnel.length >= 2 ? ['/api/funnel', funnelBody(), 'funnel.csv'] : null;
+    if (name === 'goals') return ['/api/goals?' + datesQuery(), undefined, 'goals.csv'];
+    const panel = PANELS.find((p) => p.id === name);
+    const dim = state.tabs[panel.id];
+    return ['/api/query', queryBody({ metrics: panel.metrics, dimensions: [dim], limit: 10000 }),
+      safeName(`${dim}.csv`)];
+  }
+
+  async function downloadCsv(name, button) {
+    const request = csvRequest(name);
+    if (!request) return;
+    button.disabled = true;
+    try {
+      await download(...request);
+      button.dataset.downloaded = request[2];
+    } catch (e) {
+      $('error').textContent = e.message;
+      $('error').hidden = false;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   // --- formatting --------------------------------------------------------------------------------
@@ -158,6 +240,10 @@
     return label;
   }
 
+  function dimLabel(dim) {
+    return dim.startsWith('prop:') ? dim.slice(5) : (DIM_LABELS[dim] || dim);
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -178,6 +264,11 @@
     if (period) state.period = period;
     state.from = params.get('from') || addDays(today(), -6);
     state.to = params.get('to') || today();
+    state.propKey = params.get('prop') || '';
+    state.funnel = params.getAll('step').map((s) => {
+      const at = s.indexOf(':');
+      return at < 0 ? { type: s, match: '' } : { type: s.slice(0, at), match: s.slice(at + 1) };
+    }).filter((s) => STEP_TYPES.some(([t]) => t === s.type)).slice(0, MAX_STEPS);
     state.filters = params.getAll('filter').map((f) => {
       const [dimension, operator, ...rest] = f.split('|');
       return { dimension, operator, value: rest.join('|') };
@@ -188,6 +279,8 @@
     params.set('period', state.period);
     if (state.period === 'custom') { params.set('from', state.from); params.set('to', state.to); }
     state.filters.forEach((f) => params.append('filter', [f.dimension, f.operator, f.value].join('|')));
+    if (state.propKey) params.set('prop', state.propKey);
+    state.funnel.forEach((s) => params.append('step', `${s.type}:${s.match}`));
     history.replaceState(null, '', location.pathname + '?' + params.toString());
   }
 
@@ -198,7 +291,7 @@
     box.replaceChildren();
     state.filters.forEach((f, i) => {
       box.append(el('span', { class: 'chip', 'data-dimension': f.dimension },
-        el('span', { text: `${DIM_LABELS[f.dimension] || f.dimension} ${OPERATOR_LABELS[f.operator]} ` }),
+        el('span', { text: `${dimLabel(f.dimension)} ${OPERATOR_LABELS[f.operator]} ` }),
         el('b', { text: f.value }),
         el('button', { type: 'button', class: 'x', title: 'Remove filter', 'aria-label': 'Remove filter',
           text: '×', onclick: () => { state.filters.splice(i, 1); refresh(); } })));
@@ -304,8 +397,11 @@
         tabs.append(el('button', { type: 'button', role: 'tab', 'data-dim': dim, text: label,
           onclick: () => { state.tabs[panel.id] = dim; loadPanel(panel, state.generation); } }));
       }
+      const csv = el('button', { type: 'button', class: 'csv', 'data-csv': panel.id, title: 'Download CSV',
+        text: 'CSV', onclick: (e) => downloadCsv(panel.id, e.currentTarget) });
       grid.append(el('section', { class: 'card panel', id: 'panel-' + panel.id },
-        el('div', { class: 'card-head' }, el('h2', { text: panel.title }), tabs),
+        el('div', { class: 'card-head' }, el('h2', { text: panel.title }),
+          el('span', { class: 'tools' }, tabs, csv)),
         el('table', { class: 'rows' })));
     }
   }
@@ -317,35 +413,180 @@
     section.dataset.dimension = dim;
     const data = await query({ metrics: panel.metrics, dimensions: [dim], limit: 10 });
     if (generation !== state.generation) return;
-    const table = section.querySelector('table');
-    const head = el('tr', {}, el('th', { text: DIM_LABELS[dim] || dim }),
-      ...panel.metrics.map((m) => el('th', { class: 'num', text: COLUMN_LABELS[m] || LABELS[m] })));
+    renderRows(section.querySelector('table'), dim, panel.metrics, data.results, 'No data yet');
+  }
+
+  /** A breakdown table: one clickable row per value (click = filter on it), bars by the first metric. */
+  function renderRows(table, dim, metrics, rows, empty) {
+    const head = el('tr', {}, el('th', { text: dimLabel(dim) }),
+      ...metrics.map((m) => el('th', { class: 'num', text: COLUMN_LABELS[m] || LABELS[m] })));
     table.replaceChildren(head);
-    const rows = data.results;
     if (!rows.length) {
-      table.append(el('tr', {}, el('td', { class: 'muted', colspan: panel.metrics.length + 1, text: 'No data yet' })));
+      table.append(el('tr', {}, el('td', { class: 'muted', colspan: metrics.length + 1, text: empty })));
       return;
     }
-    const max = Math.max(1, ...rows.map((r) => r[panel.metrics[0]] || 0));
+    const max = Math.max(1, ...rows.map((r) => r[metrics[0]] || 0));
     const active = state.filters.some((f) => f.dimension === dim);
     for (const row of rows) {
       const value = String(row[dim]);
-      const pct = (100 * (row[panel.metrics[0]] || 0)) / max;
+      const pct = (100 * (row[metrics[0]] || 0)) / max;
       table.append(el('tr', {
         class: 'row' + (active ? ' active' : ''), 'data-value': value, tabindex: 0,
-        title: `Filter: ${DIM_LABELS[dim] || dim} is ${value}`,
+        title: `Filter: ${dimLabel(dim)} is ${value}`,
         onclick: () => addFilter(dim, value),
         onkeydown: (e) => { if (e.key === 'Enter') addFilter(dim, value); },
       },
       el('td', { class: 'name', style: `--pct:${pct.toFixed(1)}%` }, el('span', { text: value })),
-      ...panel.metrics.map((m) => el('td', { class: 'num', 'data-metric': m, text: formatMetric(m, row[m]) }))));
+      ...metrics.map((m) => el('td', { class: 'num', 'data-metric': m, text: formatMetric(m, row[m]) }))));
     }
   }
 
+  // --- custom properties -------------------------------------------------------------------------
+
+  /** The keys seen in the period (GET /api/props) in the chooser, then the chosen key's rows. */
+  async function loadProps(generation) {
+    const keys = (await api('/api/props?' + datesQuery({ limit: 100 }))).results.map((r) => r.key);
+    if (generation !== state.generation) return;
+    const filtered = state.filters.find((f) => f.dimension.startsWith('prop:'));
+    if (!state.propKey && filtered) state.propKey = filtered.dimension.slice(5);
+    if (state.propKey && !keys.includes(state.propKey)) keys.unshift(state.propKey);
+    if (!state.propKey && keys.length) state.propKey = keys[0];
+    const select = $('prop-key');
+    select.replaceChildren(...keys.map((k) => el('option', { value: k, text: k })));
+    select.value = state.propKey;
+    select.disabled = !keys.length;
+    const section = $('panel-props');
+    const table = section.querySelector('table');
+    if (!state.propKey) {
+      section.dataset.dimension = '';
+      table.replaceChildren(el('tr', {}, el('td', { class: 'muted',
+        text: 'No custom properties in this period (meta_keys / meta_values of events)' })));
+      return;
+    }
+    const dim = 'prop:' + state.propKey;
+    section.dataset.dimension = dim;
+    const data = await query({ metrics: PROP_METRICS, dimensions: [dim], limit: 10 });
+    if (generation !== state.generation) return;
+    renderRows(table, dim, PROP_METRICS, data.results, 'No events in this period');
+  }
+
+  // --- funnel ------------------------------------------------------------------------------------
+
+  function funnelFilters() {
+    return state.filters.filter((f) => !NOT_FOR_FUNNELS.has(f.dimension) && !f.dimension.startsWith('prop:'));
+  }
+
+  function funnelBody() {
+    return { steps: state.funnel.map((s) => ({ type: s.type, match: s.match })), timezone: TZ,
+      ...rangeFields(), filters: funnelFilters() };
+  }
+
+  function stepRow(step, index, count) {
+    const type = el('select', { class: 'step-type', 'aria-label': `Step ${index + 1} type` },
+      ...STEP_TYPES.map(([value, label]) => el('option', { value, text: label })));
+    type.value = step.type;
+    const match = el('input', { class: 'step-match', type: 'text', value: step.match,
+      'aria-label': `Step ${index + 1} match`, placeholder: STEP_HINTS[step.type] });
+    type.addEventListener('change', () => { match.placeholder = STEP_HINTS[type.value]; });
+    const remove = el('button', { type: 'button', class: 'link step-remove', title: 'Remove step',
+      'aria-label': `Remove step ${index + 1}`, text: '×', disabled: count <= 2,
+      onclick: () => { const steps = readSteps(); steps.splice(index, 1); renderStepEditor(steps); } });
+    return el('li', { class: 'step' }, type, match, remove);
+  }
+
+  function renderStepEditor(steps) {
+    if (steps.length < 2) {
+      steps = steps.concat([{ type: 'pageview', match: '/' }, { type: 'pageview', match: '' }])
+        .slice(0, 2);
+    }
+    $('funnel-steps').replaceChildren(...steps.map((s, i) => stepRow(s, i, steps.length)));
+    $('funnel-add').disabled = steps.length >= MAX_STEPS;
+  }
+
+  function readSteps() {
+    return Array.from($('funnel-steps').querySelectorAll('li.step')).map((li) => ({
+      type: li.querySelector('.step-type').value, match: li.querySelector('.step-match').value.trim() }));
+  }
+
+  async function loadFunnel(generation) {
+    const card = $('funnel-card');
+    const left = state.filters.length - funnelFilters().length;
+    $('funnel-note').textContent = left ? 'page and property filters do not apply' : '';
+    if (state.funnel.length < 2) {
+      card.dataset.state = 'empty';
+      $('funnel-chart').replaceChildren(el('p', { class: 'muted',
+        text: 'Define 2–8 steps and press “Show funnel”.' }));
+      return;
+    }
+    card.dataset.state = 'loading';
+    let data;
+    try {
+      data = await api('/api/funnel', funnelBody());
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      if (generation !== state.generation) return;
+      $('funnel-error').textContent = e.message;
+      $('funnel-error').hidden = false;
+      $('funnel-chart').replaceChildren();
+      card.dataset.state = 'error';
+      return;
+    }
+    if (generation !== state.generation) return;
+    $('funnel-error').hidden = true;
+    renderFunnel(data);
+    card.dataset.state = 'ready';
+  }
+
+  /** Bars of sessions per step (the drop-off from the previous step drawn faintly above),
+   * with sessions, conversion and drop-off written on each. */
+  function renderFunnel(data) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svgEl = (tag, attrs, text) => {
+      const node = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+      if (text !== undefined) node.textContent = text;
+      return node;
+    };
+    const steps = data.steps;
+    const W = 600, H = 250, T = 34, B = 46, gap = 14;
+    const n = steps.length;
+    const bw = (W - gap * (n + 1)) / n;
+    const top = Math.max(1, steps[0].sessions);
+    const y = (v) => T + (H - T - B) * (1 - v / top);
+    const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, class: 'funnel-svg', role: 'img',
+      'aria-label': 'Funnel: sessions per step', 'data-steps': n,
+      'data-conversion': data.conversion_rate });
+    steps.forEach((s, i) => {
+      const x = gap + i * (bw + gap);
+      const g = svgEl('g', { class: 'fstep', 'data-step': i + 1, 'data-name': s.name,
+        'data-sessions': s.sessions, 'data-visitors': s.visitors, 'data-conversion': s.conversion_rate,
+        'data-dropoff': s.dropoff });
+      if (i > 0 && s.dropoff > 0) {
+        g.append(svgEl('rect', { x, y: y(steps[i - 1].sessions), width: bw,
+          height: y(s.sessions) - y(steps[i - 1].sessions), class: 'drop' }));
+      }
+      g.append(svgEl('rect', { x, y: y(s.sessions), width: bw, height: H - B - y(s.sessions), class: 'bar' }));
+      g.append(svgEl('text', { x: x + bw / 2, y: y(i > 0 ? steps[i - 1].sessions : s.sessions) - 18,
+        class: 'value', 'text-anchor': 'middle' }, `${compact(s.sessions)} · ${s.conversion_rate}%`));
+      if (i > 0) {
+        g.append(svgEl('text', { x: x + bw / 2, y: y(steps[i - 1].sessions) - 5, class: 'dropoff',
+          'text-anchor': 'middle' }, `−${compact(s.dropoff)} dropped`));
+      }
+      const name = s.name.length > 22 ? s.name.slice(0, 21) + '…' : s.name;
+      g.append(svgEl('text', { x: x + bw / 2, y: H - B + 16, class: 'axis', 'text-anchor': 'middle' },
+        `${i + 1}. ${name}`));
+      g.append(svgEl('text', { x: x + bw / 2, y: H - B + 32, class: 'axis', 'text-anchor': 'middle' },
+        `${compact(s.visitors)} visitors`));
+      g.append(svgEl('title', {}, `${s.name}: ${s.sessions} sessions, ${s.visitors} visitors, ` +
+        `${s.conversion_rate}% of step 1, ${s.dropoff} dropped`));
+      svg.append(g);
+    });
+    $('funnel-chart').replaceChildren(svg, el('p', { class: 'muted funnel-total',
+      text: `Overall conversion ${data.conversion_rate}%` }));
+  }
+
   async function loadGoals(generation) {
-    const [start, end] = rangeDates();
-    const params = new URLSearchParams({ start_date: start, end_date: end, timezone: TZ });
-    const data = await api('/api/goals?' + params);
+    const data = await api('/api/goals?' + datesQuery());
     if (generation !== state.generation) return;
     const table = $('goals');
     table.replaceChildren(el('tr', {}, el('th', { text: 'Goal' }), el('th', { class: 'num', text: 'Visitors' }),
@@ -405,6 +646,8 @@
         query({ metrics: ['visitors', 'pageviews'], dimensions: [dim], limit: 10000 }),
         ...PANELS.map((p) => loadPanel(p, generation)),
         loadGoals(generation),
+        loadProps(generation),
+        loadFunnel(generation),
       ]);
       if (generation !== state.generation) return;
       renderKpis(kpis);
@@ -463,6 +706,24 @@
     signIn(key);
   });
   $('signout').addEventListener('click', () => signOut(''));
+  document.querySelectorAll('button.csv[data-csv]').forEach((button) => {
+    button.addEventListener('click', () => downloadCsv(button.dataset.csv, button));
+  });
+  $('prop-key').addEventListener('change', () => {
+    state.propKey = $('prop-key').value;
+    writeUrl();
+    loadProps(state.generation).catch((e) => { $('error').textContent = e.message; $('error').hidden = false; });
+  });
+  $('funnel-add').addEventListener('click', () => {
+    const steps = readSteps();
+    if (steps.length < MAX_STEPS) renderStepEditor(steps.concat([{ type: 'pageview', match: '' }]));
+  });
+  $('funnel-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.funnel = readSteps();
+    writeUrl();
+    loadFunnel(state.generation).catch((err) => { if (err instanceof AuthError) signOut(err.message); });
+  });
 
   $('period').addEventListener('change', () => {
     const value = $('period').value;
@@ -485,6 +746,7 @@
   $('custom').hidden = state.period !== 'custom';
   $('custom-from').value = state.from;
   $('custom-to').value = state.to;
+  renderStepEditor(state.funnel);
   let saved = null;
   try { saved = sessionStorage.getItem(KEY_STORE); } catch (e) { /* storage blocked */ }
   if (saved) signIn(saved); else signOut('');
