@@ -61,6 +61,15 @@ def test_breakdown_with_none(client, site):
     ]
 
 
+def test_avg_scroll_over_the_page_visits_of_those_sessions(client, site):
+    rows = q(client, site, ["avg_scroll", "events"], ["prop:plan"])["results"]
+    # only SA's /pricing page visit reported a scroll (50): pro (SA SD) and (none) (SA SB SD) show it
+    assert rows == [{"prop:plan": "(none)", "avg_scroll": 50, "events": 3},
+                    {"prop:plan": "pro", "avg_scroll": 50, "events": 3},
+                    {"prop:plan": "free", "avg_scroll": 0, "events": 1},
+                    {"prop:plan": "team", "avg_scroll": 0, "events": 1}]
+
+
 def test_session_metrics_over_the_sessions_that_sent_the_value(client, site):
     rows = q(client, site, ["sessions", "bounce_rate", "views_per_visit", "clickers", "avg_duration"],
              ["prop:plan"])["results"]
@@ -181,7 +190,6 @@ def test_props_breakdown_get(client, site):
 @pytest.mark.parametrize(("body", "field"), [
     ({"metrics": ["events"]}, "metrics"),
     ({"metrics": ["events"], "dimensions": ["page"]}, "metrics"),
-    ({"metrics": ["avg_scroll"], "dimensions": ["prop:plan"]}, "metrics"),
     ({"dimensions": ["prop:"]}, "dimensions"),
     ({"dimensions": ["prop:a b"]}, "dimensions"),
     ({"dimensions": ["prop:" + "k" * 101]}, "dimensions"),

@@ -14,8 +14,6 @@ METRICS: tuple[str, ...] = (
 )
 # Valid only with a prop:<key> dimension or filter (SPEC §8): matching events.
 PROP_ONLY_METRICS: tuple[str, ...] = ("events",)
-# Not defined for property rows (SPEC §8 lists what a property row counts).
-NON_PROP_METRICS: tuple[str, ...] = ("avg_scroll",)
 
 TIME_DIMENSIONS: tuple[str, ...] = ("hour", "date", "week", "month")
 

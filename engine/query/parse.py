@@ -21,7 +21,6 @@ from engine.query.fields import (
     MAX_LIMIT,
     MAX_OFFSET,
     METRICS,
-    NON_PROP_METRICS,
     OPERATORS,
     ORDER_DIRS,
     PERIODS,
@@ -247,9 +246,6 @@ def parse_query(body: Any) -> Query:
         if metric in PROP_ONLY_METRICS and not uses_props:
             raise QueryError("metrics", f"{metric!r} is only valid with a {PROP_PREFIX}<key> dimension "
                                         "or filter (and in funnels)")
-        if metric in NON_PROP_METRICS and uses_props:
-            raise QueryError("metrics", f"{metric!r} is not available with {PROP_PREFIX}<key> "
-                                        "dimensions or filters")
 
     order_by = body.get("order_by")
     if order_by is not None and (not isinstance(order_by, str)

@@ -6,7 +6,8 @@ engagement updates) in the range that carry its values and pass every filter, an
 - ``events``     those events, ``pageviews`` the pageviews among them,
 - ``visitors`` / ``sessions``  the distinct visitors / sessions that sent them,
 - ``bounce_rate``, ``avg_duration``, ``views_per_visit``, ``clickers``  over those sessions
-  (whole sessions from the sessions aggregate, by the rules of SPEC §3).
+  (whole sessions from the sessions aggregate, by the rules of SPEC §3), and ``avg_scroll`` over
+  their page visits that reported a scroll depth.
 
 The value of `prop:<key>` is the event's value for the key (its first, if sent twice) or
 "(none)" when the event does not carry the key. Other dimensions and filters are read per event:
@@ -60,7 +61,7 @@ from engine.query.periods import DateRange, resolve_range
 from engine.store import Store
 
 ENTRY_EXIT = ("entry_page", "exit_page")
-SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers")
+SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
 NONE = literal(NONE_LABEL)
 
 
@@ -166,6 +167,17 @@ def _sessions_subquery(rows: _Rows, ids_sql: str) -> str:
     )
 
 
+def _scroll_subquery(rows: _Rows, ids_sql: str) -> str:
+    """Per session of the matching events: the summed max scroll of its page visits that
+    reported one, and how many did."""
+    return (
+        "SELECT pv_sid, sumIf(pv_scroll, pv_hs = 1) AS pv_sum, countIf(pv_hs = 1) AS pv_n FROM ("
+        "SELECT session_id AS pv_sid, max_scroll AS pv_scroll, has_scroll AS pv_hs "
+        f"FROM page_visits FINAL WHERE site_id = {rows.site} "
+        f"AND (session_start, session_id) IN (SELECT sst, sid FROM ({ids_sql}))) GROUP BY pv_sid"
+    )
+
+
 def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
     params = Params()
     rows = _Rows(query, site_id, rng, params)
@@ -197,6 +209,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
             "bounce_rate": rounded_ratio(f"countIf({BOUNCED})", n, 100),
             "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
             "avg_duration": rounded_ratio(f"sum({DURATION_MS})", f"1000 * {n}"),
+            "avg_scroll": rounded_ratio("sum(p.pv_sum)", "sum(p.pv_n)"),
         }
         dim_exprs = []
         for i, d in enumerate(dims):
@@ -211,6 +224,8 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
         select = dim_exprs + [f"{exprs[m]} AS m_{m}" for m in metrics]
         inner = (f"SELECT {', '.join(select)} FROM ({per_session}) AS l "
                  f"INNER JOIN ({sessions}) AS s ON l.sid = s.s_id")
+        if "avg_scroll" in metrics:  # page visits without a scroll report read as 0 of 0
+            inner += f" LEFT JOIN ({_scroll_subquery(rows, rows_sql)}) AS p ON l.sid = p.pv_sid"
         if where:
             inner += f" WHERE {_and(where)}"
         if dims:
