@@ -1,4 +1,10 @@
-"""Versioned schema migrations: `schema/NNNN_name.sql`, applied in order, recorded, idempotent."""
+"""Versioned schema migrations: `schema/NNNN_name.sql`, applied in order, recorded, idempotent.
+
+On a cluster (StoreConfig.cluster) each statement is first mapped by engine/cluster.py (local
+tables + Distributed tables, views on the local tables) and then applied node by node, to every
+node listed in system.clusters: each node records its own `schema_migrations`, so a node that
+was down catches up on the next start. `ON CLUSTER` is not needed (nor available without Keeper).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import logging
 import re
 from importlib import resources
 
-from engine.store import Store
+from engine.cluster import ClusterSchema, ClusterTarget
+from engine.store import Store, StoreConfig
 
 log = logging.getLogger("clickport.migrations")
 
@@ -33,25 +40,57 @@ def _has_code(part: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in part.splitlines())
 
 
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+    "ENGINE = ReplacingMergeTree ORDER BY version"
+)
+# Statements that change data rather than schema: on Replicated tables they run on one replica per
+# shard (replication copies the result), elsewhere on every node.
+_DATA_STATEMENTS = ("INSERT", "TRUNCATE", "OPTIMIZE")
+
+
 def apply_migrations(store: Store) -> list[str]:
     """Apply every migration not yet recorded. Each statement is itself idempotent, so a
-    migration interrupted half-way is simply re-run in full next time."""
-    store.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    migration interrupted half-way is simply re-run in full next time. Returns the names applied
+    (on a cluster: `name@shard.replica` for each node that applied it)."""
+    if store.config.cluster:
+        return apply_cluster_migrations(store)
+    return _apply_node(store, lambda sql: [sql])
+
+
+def _apply_node(store: Store, transform, label: str = "", data_statements: bool = True) -> list[str]:
+    store.command(_MIGRATIONS_TABLE)
     done = {row[0] for row in store.rows("SELECT version FROM schema_migrations")}
     applied = []
     for version, name, sql in migration_files():
+        mapped = [out for statement in statements(sql) for out in transform(statement)]
         if version in done:
             continue
-        for statement in statements(sql):
-            store.command(statement)
+        for statement in mapped:
+            if data_statements or not statement.lstrip().upper().startswith(_DATA_STATEMENTS):
+                store.command(statement)
         store.command(
             "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
             parameters={"v": version, "n": name},
         )
-        log.info("applied migration %s", name)
-        applied.append(name)
+        log.info("applied migration %s%s", name, label)
+        applied.append(name + label)
+    return applied
+
+
+def apply_cluster_migrations(store: Store) -> list[str]:
+    """Node by node, in shard/replica order, over every node of the configured cluster."""
+    config = store.config
+    applied = []
+    for node in store.cluster_nodes():
+        schema = ClusterSchema(ClusterTarget(config.cluster, store.database, config.replicated))
+        node_store = Store(StoreConfig(dsn=node.dsn, pool_size=1, query_timeout_s=config.query_timeout_s,
+                                       query_max_memory=config.query_max_memory))
+        try:
+            applied += _apply_node(node_store, schema.statements_for_node,
+                                   label=f"@{node.shard}.{node.replica}",
+                                   data_statements=not config.replicated or node.replica == 1)
+        finally:
+            node_store.close()
     return applied

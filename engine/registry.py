@@ -12,6 +12,7 @@ import functools
 import hashlib
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from zoneinfo import available_timezones
@@ -83,10 +84,17 @@ class Registry:
     def __init__(self, store: Store):
         self.store = store
         self.snapshot = Snapshot()
+        # Refreshes run one at a time: a periodic refresh that read the tables before a write
+        # must not install its older snapshot after the writer's own refresh.
+        self._refresh_lock = threading.Lock()
 
     # --- reading (in memory) ------------------------------------------------------------
 
     def refresh(self) -> None:
+        with self._refresh_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         snap = Snapshot()
         for site_id, domain, tz in self.store.rows(
             "SELECT site_id, domain, timezone FROM sites FINAL WHERE deleted = 0 ORDER BY site_id"

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import os
 import queue
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,17 @@ def default_dsn(data_dir: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class Node:
+    """One ClickHouse node of a cluster, as system.clusters and the node itself describe it."""
+
+    shard: int
+    replica: int
+    host: str
+    http_port: int
+    dsn: str
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     dsn: str
     pool_size: int = 2
@@ -37,6 +49,16 @@ class StoreConfig:
     query_max_memory: int = 2 * 1024**3
     # Fault drills: while this file exists, inserts fail as if the store were down.
     fault_insert_file: str | None = None
+    # Cluster mode (server DSN only): the <remote_servers> cluster the tables are sharded over,
+    # and whether its local tables are Replicated* (production, with Keeper). engine/cluster.py.
+    cluster: str | None = None
+    replicated: bool = False
+
+    def __post_init__(self):
+        if self.cluster is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.cluster):
+            raise ValueError("cluster: must be a cluster name from <remote_servers> (letters, digits, _)")
+        if self.cluster and self.dsn.startswith("chdb://"):
+            raise ValueError("cluster: cluster mode needs a ClickHouse server URL, not the embedded store")
 
     @property
     def embedded(self) -> bool:
@@ -103,6 +125,38 @@ class Store:
             yield client
         finally:
             self._pool.put(client)
+
+    @property
+    def database(self) -> str:
+        if self.config.embedded:
+            return "default"
+        return urlparse(self.config.dsn).path.strip("/") or "default"
+
+    def cluster_nodes(self) -> list[Node]:
+        """Every node of the configured cluster: shard and replica numbers and host from
+        system.clusters, each node's own HTTP port asked from the node (it may differ per node);
+        user, password and database as in this store's DSN."""
+        cluster = self.config.cluster
+        if not cluster:
+            raise StoreError("cluster_nodes: no cluster configured")
+        members = self.rows(
+            "SELECT shard_num, replica_num, host_name, port FROM system.clusters "
+            "WHERE cluster = {c:String} ORDER BY shard_num, replica_num", {"c": cluster})
+        if not members:
+            raise StoreError(f"cluster {cluster!r} is not in system.clusters (<remote_servers>)")
+        # The cluster name passed the StoreConfig check (a plain identifier).
+        ports = {(shard, tcp): http for shard, http, tcp in self.rows(
+            f"SELECT * FROM clusterAllReplicas('{cluster}', view(SELECT shardNum(), "
+            "getServerPort('http_port'), getServerPort('tcp_port')))")}
+        base = urlparse(self.config.dsn)
+        nodes = []
+        for shard, replica, host, tcp in members:
+            http = ports.get((shard, tcp), base.port or 8123)
+            auth = base.netloc.rsplit("@", 1)[0] + "@" if "@" in base.netloc else ""
+            host_part = f"[{host}]" if ":" in host else host
+            dsn = base._replace(netloc=f"{auth}{host_part}:{http}").geturl()
+            nodes.append(Node(shard, replica, host, http, dsn))
+        return nodes
 
     def query_settings(self) -> dict[str, Any]:
         return {

@@ -105,6 +105,8 @@ def _open(app: Starlette, config: Config) -> None:
         query_timeout_s=config.query_timeout_s,
         query_max_memory=config.query_max_memory,
         fault_insert_file=config.fault_insert_file,
+        cluster=config.cluster,
+        replicated=config.replicated,
     ))
     applied = apply_migrations(store)
     if applied:

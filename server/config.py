@@ -32,6 +32,9 @@ class Config:
     fault_insert_file: str | None = None
     import_max_bytes: int = 64 * 1024**2
     import_max_lines: int = 100_000
+    # Cluster mode (docs/deploy.md): the <remote_servers> cluster name, and Replicated* tables.
+    cluster: str | None = None
+    replicated: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> Config:
@@ -53,6 +56,8 @@ class Config:
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
             import_max_bytes=int(env.get("CLICKPORT_IMPORT_MAX_BYTES", 64 * 1024**2)),
             import_max_lines=int(env.get("CLICKPORT_IMPORT_MAX_LINES", 100_000)),
+            cluster=env.get("CLICKPORT_CLUSTER") or None,
+            replicated=env.get("CLICKPORT_REPLICATED", "").strip().lower() in ("1", "true", "yes"),
         )
         values.update(overrides)
         return cls(**values)

@@ -2,6 +2,12 @@
 
 chDB allows one data directory per process, so the whole test session shares ONE embedded store
 and ONE app; tests isolate themselves by creating their own sites (a key never sees another site).
+
+Server mode: the modules in SERVER_MODE_MODULES run twice, against the embedded app and against
+an app whose store is a ClickHouse server (`store_mode` = "embedded" / "server"; the server runs
+get the `server_mode` marker). The server is a local chDB node (engine/chserver.py) unless
+CLICKHOUSE_URL names one (e.g. http://default:@127.0.0.1:8123) or CLICKPORT_TEST_CLICKHOUSE_IMAGE
+names a clickhouse-server image for testcontainers (needs Docker).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import pytest
 from starlette.testclient import TestClient
@@ -34,24 +41,97 @@ def geo_test_db(tmp_path_factory) -> str | None:
         pytest.skip(f"cannot fetch MaxMind's test database from PyPI: {exc}")
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory, geo_test_db):
+# The HTTP / ingest / query suites that also run against a ClickHouse server (`pytest -m server_mode`).
+SERVER_MODE_MODULES = frozenset({
+    "test_ingest_http", "test_sessions", "test_collect", "test_query_endpoints", "test_query_metrics",
+    "test_query_filters", "test_query_time", "test_query_periods", "test_query_rollup",
+    "test_query_validation", "test_security",
+})
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "store_mode" in metafunc.fixturenames and module in SERVER_MODE_MODULES:
+        metafunc.parametrize(
+            "store_mode", ["embedded", pytest.param("server", marks=pytest.mark.server_mode)],
+            indirect=True, scope="module",
+        )
+
+
+def _make_app(data_dir: str, geo_path: str | None, clickhouse_url: str | None = None, **extra):
     from server.app import create_app
     from server.config import Config
 
-    data_dir = tmp_path_factory.mktemp("clickport-data")
-    config = Config.from_env(data_dir=str(data_dir), geoip_path=geo_test_db, flush_interval_s=0.05,
-                                busy_flush_interval_s=0.05)
+    overrides = {"clickhouse_url": clickhouse_url} if clickhouse_url else {}
+    config = Config.from_env(data_dir=data_dir, geoip_path=geo_path, flush_interval_s=0.05,
+                             busy_flush_interval_s=0.05, **overrides, **extra)
     return create_app(config)
 
 
 @pytest.fixture(scope="session")
-def client(app):
-    with TestClient(app) as test_client:
+def clickhouse_server(tmp_path_factory):
+    """Base URL (no database) of a ClickHouse server for the session: see the module docstring."""
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        yield urlparse(url)._replace(path="").geturl()
+        return
+    image = os.environ.get("CLICKPORT_TEST_CLICKHOUSE_IMAGE")
+    if image:
+        from testcontainers.clickhouse import ClickHouseContainer
+
+        with ClickHouseContainer(image) as container:
+            host, port = container.get_container_host_ip(), container.get_exposed_port(8123)
+            yield f"http://{container.username}:{container.password}@{host}:{port}"
+        return
+    from engine.chserver import start_single
+
+    node = start_single(str(tmp_path_factory.mktemp("chserver")))
+    try:
+        yield node.url
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_app(tmp_path_factory, geo_test_db):
+    return _make_app(str(tmp_path_factory.mktemp("clickport-data")), geo_test_db)
+
+
+@pytest.fixture(scope="session")
+def server_app(tmp_path_factory, geo_test_db, clickhouse_server):
+    return _make_app(str(tmp_path_factory.mktemp("clickport-server-data")), geo_test_db,
+                     clickhouse_server + "/clickport_suite")
+
+
+@pytest.fixture(scope="session")
+def embedded_client(embedded_app):
+    with TestClient(embedded_app) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="session")
+def server_client(server_app):
+    with TestClient(server_app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def store_mode(request) -> str:
+    """"embedded", or "server" for the second run of a module in SERVER_MODE_MODULES."""
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture(scope="module")
+def app(request, store_mode):
+    return request.getfixturevalue(f"{store_mode}_app")
+
+
+@pytest.fixture(scope="module")
+def client(request, store_mode, app):
+    return request.getfixturevalue(f"{store_mode}_client")
+
+
+@pytest.fixture(scope="module")
 def admin_headers(app) -> dict[str, str]:
     return {"Authorization": f"Bearer {app.state.config.admin_token}"}
 

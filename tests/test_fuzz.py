@@ -15,7 +15,7 @@ FAST_CASES = 30
 OPERATIONS = operations()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fuzz_site(client, admin_headers):
     r = client.post("/api/admin/sites", json={"domain": "fuzz-suite.example"}, headers=admin_headers)
     site_id = r.json()["id"]

@@ -1,12 +1,11 @@
-"""Server mode: the same code path against a real ClickHouse server.
+"""Server mode: the store and a `clickport serve` process against a real ClickHouse server.
 
-Uses `CLICKHOUSE_URL` (e.g. http://default:@127.0.0.1:8123/clickport_test) if set, else starts
-one with testcontainers; skips with the reason when neither is possible (no Docker engine)."""
+The server is the session's `clickhouse_server` (tests/conftest.py): a local chDB node by default,
+CLICKHOUSE_URL if set, or a testcontainers clickhouse-server with CLICKPORT_TEST_CLICKHOUSE_IMAGE."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 
 import httpx
@@ -19,23 +18,8 @@ pytestmark = pytest.mark.server_mode
 
 
 @pytest.fixture(scope="module")
-def clickhouse_url():
-    url = os.environ.get("CLICKHOUSE_URL")
-    if url:
-        yield url
-        return
-    try:
-        from testcontainers.clickhouse import ClickHouseContainer
-
-        container = ClickHouseContainer("clickhouse/clickhouse-server:25.8")
-        container.start()
-    except Exception as exc:  # noqa: BLE001 - Docker missing or not running
-        pytest.skip(f"no ClickHouse server: set CLICKHOUSE_URL or run a Docker engine ({type(exc).__name__})")
-    try:
-        host, port = container.get_container_host_ip(), container.get_exposed_port(8123)
-        yield f"http://{container.username}:{container.password}@{host}:{port}/clickport_test"
-    finally:
-        container.stop()
+def clickhouse_url(clickhouse_server):
+    return clickhouse_server + "/clickport_test"
 
 
 def _database_url(base: str) -> str:

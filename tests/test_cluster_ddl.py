@@ -1,0 +1,115 @@
+"""Cluster DDL (engine/cluster.py) checked with ClickHouse's own parser (`formatQuery`).
+
+Replicated engines and ON CLUSTER cannot run on these machines (no Keeper in chDB's server mode,
+docs/deploy.md), so the Replicated* DDL of CLICKPORT_REPLICATED=1 is checked here as SQL only."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine.cluster import ClusterDDLError, ClusterSchema, ClusterTarget, rename_tables
+from engine.migrations import migration_files, statements
+
+pytestmark = pytest.mark.cluster
+
+FUTURE = """
+CREATE TABLE IF NOT EXISTS daily_pages
+(
+    site_id UInt32,
+    day Date,
+    pathname String,
+    events SimpleAggregateFunction(sum, UInt64) -- a column named like a table
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (site_id, day, pathname)
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS daily_pages_mv TO daily_pages AS
+SELECT site_id, toDate(timestamp) AS day, pathname, count() AS events
+FROM events WHERE pathname != 'FROM events' GROUP BY site_id, day, pathname
+;
+INSERT INTO daily_pages SELECT site_id, toDate(timestamp), pathname, count() FROM events
+WHERE session_id IN (SELECT session_id FROM sessions) GROUP BY ALL
+;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS lang LowCardinality(String)
+;
+ALTER TABLE sessions ADD INDEX IF NOT EXISTS src_idx source TYPE set(100) GRANULARITY 4
+"""
+
+
+def mapped(replicated: bool, extra: str = "") -> list[str]:
+    schema = ClusterSchema(ClusterTarget("clickport", "clickport", replicated))
+    out = []
+    for _, _, sql in migration_files():
+        for statement in statements(sql):
+            out += schema.statements_for_node(statement)
+    for statement in statements(extra):
+        out += schema.statements_for_node(statement)
+    return out
+
+
+@pytest.fixture(scope="module")
+def format_query(client, app):
+    store = app.state.store
+    return lambda sql: store.rows("SELECT formatQuery({q:String})", {"q": sql})[0][0]
+
+
+@pytest.mark.parametrize("replicated", [False, True], ids=["plain", "replicated"])
+def test_every_cluster_statement_parses(format_query, replicated):
+    for statement in mapped(replicated, FUTURE):
+        assert format_query(statement)
+
+
+def test_replicated_local_tables_use_shard_and_replica_macros(format_query):
+    creates = [s for s in mapped(True, FUTURE) if re.search(r"CREATE TABLE IF NOT EXISTS `\w+_local`", s)]
+    names = {re.search(r"CREATE TABLE IF NOT EXISTS `(\w+)`", s).group(1) for s in creates}
+    assert names == {"events_local", "sessions_local", "page_visits_local", "sites_local", "api_keys_local",
+                     "goals_local", "events_hourly_local", "daily_pages_local"}
+    for statement in creates:
+        text = format_query(statement)
+        name = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", text).group(1)
+        engine = re.search(r"ENGINE = (\w+)\(([^)]*)\)", text)
+        assert engine.group(1).startswith("Replicated") and engine.group(1).endswith("MergeTree"), text
+        assert engine.group(2).startswith(f"'/clickhouse/tables/{{shard}}/clickport/{name}', '{{replica}}'")
+    sites = next(format_query(s) for s in creates if "sites_local" in s)
+    assert ("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/clickport/sites_local', "
+            "'{replica}', version)") in sites
+
+
+def test_distributed_tables_shard_by_session(format_query):
+    out = {re.match(r"CREATE TABLE IF NOT EXISTS `(\w+)`", s).group(1): format_query(s)
+           for s in mapped(False) if "Distributed(" in s}
+    assert set(out) == {"events", "sessions", "page_visits", "sites", "api_keys", "goals", "events_hourly"}
+    for table in ("events", "sessions", "page_visits"):
+        assert f"Distributed('clickport', 'clickport', '{table}_local', cityHash64(session_id))" in out[table]
+    assert "cityHash64(site_id)" in out["sites"]
+    assert "cityHash64((site_id, goal_id))" in out["goals"]
+
+
+def test_views_and_backfills_use_the_local_tables():
+    out = mapped(False, FUTURE)
+    mv = next(s for s in out if s.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS daily_pages_mv"))
+    assert "TO `daily_pages_local`" in mv and "FROM `events_local`" in mv
+    assert "'FROM events'" in mv and "count() AS events" in mv  # literals and aliases untouched
+    insert = next(s for s in out if s.startswith("INSERT INTO `daily_pages"))
+    assert insert.startswith("INSERT INTO `daily_pages_local`")
+    assert "FROM `events_local`" in insert and "FROM `sessions_local`" in insert
+    assert any(s.endswith("TRUNCATE TABLE IF EXISTS `events_hourly_local`") for s in out)
+    alter_column = [s for s in out if "ADD COLUMN" in s]
+    assert alter_column == ["ALTER TABLE `events_local` ADD COLUMN IF NOT EXISTS lang LowCardinality(String)",
+                            "ALTER TABLE events ADD COLUMN IF NOT EXISTS lang LowCardinality(String)"]
+    assert [s for s in out if "ADD INDEX" in s] == [
+        "ALTER TABLE `sessions_local` ADD INDEX IF NOT EXISTS src_idx source TYPE set(100) GRANULARITY 4"]
+
+
+def test_unmappable_view_is_refused_by_name():
+    schema = ClusterSchema(ClusterTarget("c", "db"), {"events"})
+    with pytest.raises(ClusterDDLError, match="TO <table>"):
+        schema.statements_for_node("CREATE MATERIALIZED VIEW v ENGINE = MergeTree ORDER BY a AS SELECT 1")
+
+
+def test_rename_leaves_columns_and_qualified_names():
+    sql = "SELECT events FROM events AS e JOIN db.events USING (x) WHERE 'events' != events"
+    assert rename_tables(sql, {"events"}) == (
+        "SELECT events FROM `events_local` AS e JOIN db.events USING (x) WHERE 'events' != events")
