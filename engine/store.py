@@ -159,10 +159,16 @@ class Store:
         return nodes
 
     def query_settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "max_execution_time": self.config.query_timeout_s,
             "max_memory_usage": self.config.query_max_memory,
         }
+        if self.config.cluster:
+            # A subquery over a Distributed table inside IN / JOIN reads each shard's local table:
+            # exact because every table is sharded by session (engine/cluster.py), so the rows a
+            # subquery matches for a session are on the same shard as the session.
+            settings["distributed_product_mode"] = "local"
+        return settings
 
     # --- synchronous API (used from threads, the CLI bootstrap and tests) -----------------
 

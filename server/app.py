@@ -38,8 +38,6 @@ from server.routes_event import post_event
 
 log = logging.getLogger("clickport")
 
-REGISTRY_REFRESH_S = 10.0
-
 
 class ClickportApp(Starlette):
     """Starlette, with the ingest routes served on the lean path (server/lean.py)."""
@@ -119,7 +117,7 @@ def _open(app: Starlette, config: Config) -> None:
         busy_age_s=config.busy_flush_interval_s,
         max_spool_bytes=config.max_spool_bytes,
     )
-    secret = load_or_create_secret(os.path.join(config.data_dir, "secret.key"))
+    secret = load_or_create_secret(config.secret_file or os.path.join(config.data_dir, "secret.key"))
     hasher = VisitorHasher(secret)
     geo = GeoLocator(config.geoip_path)
     app.state.store = store
@@ -151,9 +149,10 @@ async def _warm_up_sessions(app: Starlette) -> None:
 
 
 async def _refresh_registry(app: Starlette) -> None:
-    """Other processes sharing a ClickHouse server may change sites and keys."""
+    """Other app nodes sharing the ClickHouse server or cluster may change sites, keys and goals:
+    their changes are seen here within `registry_refresh_s` (plus one refresh's time)."""
     while True:
-        await asyncio.sleep(REGISTRY_REFRESH_S)
+        await asyncio.sleep(app.state.config.registry_refresh_s)
         try:
             await asyncio.to_thread(app.state.registry.refresh)
         except Exception as exc:  # noqa: BLE001 - keep serving from the last snapshot
