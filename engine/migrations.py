@@ -80,13 +80,25 @@ def _apply_node(store: Store, transform, label: str = "", data_statements: bool 
 
 
 def apply_cluster_migrations(store: Store) -> list[str]:
-    """Node by node, in shard/replica order, over every node of the configured cluster."""
+    """Node by node, in shard/replica order, over every node of the configured cluster. A node
+    that cannot be reached is skipped with a warning (it catches up on a later start); if no node
+    can be migrated, the error is raised."""
     config = store.config
-    applied = []
-    for node in store.cluster_nodes():
+    applied: list[str] = []
+    nodes = store.cluster_nodes()
+    failed = 0
+    for node in nodes:
         schema = ClusterSchema(ClusterTarget(config.cluster, store.database, config.replicated))
-        node_store = Store(StoreConfig(dsn=node.dsn, pool_size=1, query_timeout_s=config.query_timeout_s,
-                                       query_max_memory=config.query_max_memory))
+        try:
+            node_store = Store(StoreConfig(dsn=node.dsn, pool_size=1, query_timeout_s=config.query_timeout_s,
+                                           query_max_memory=config.query_max_memory))
+        except Exception as exc:  # noqa: BLE001 - the node is down or unreachable
+            failed += 1
+            log.warning("cluster node %s:%d unreachable, migrations skipped there: %s",
+                        node.host, node.http_port, exc)
+            if failed == len(nodes):
+                raise
+            continue
         try:
             applied += _apply_node(node_store, schema.statements_for_node,
                                    label=f"@{node.shard}.{node.replica}",

@@ -44,7 +44,7 @@ def geo_test_db(tmp_path_factory) -> str | None:
 # The HTTP / ingest / query suites that also run against a ClickHouse server (`pytest -m server_mode`).
 SERVER_MODE_MODULES = frozenset({
     "test_ingest_http", "test_sessions", "test_collect", "test_query_endpoints", "test_query_metrics",
-    "test_query_filters", "test_query_time", "test_query_periods", "test_query_rollup",
+    "test_query_filters", "test_query_time", "test_query_rollup",
     "test_query_validation", "test_security",
 })
 

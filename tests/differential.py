@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,9 @@ def build_visitors(seed: int = 11, count: int = 48) -> list[Visitor]:
                     moment += dt.timedelta(seconds=rnd.randint(1, 30))
                     events.append({"type": "custom", "name": "Signup", "path": path,
                                    "timestamp": _iso(moment), "revenue_amount": rnd.choice([9.5, 19, 49.99]),
-                                   "revenue_currency": "EUR"})
+                                   "revenue_currency": "EUR", "meta_keys": ["plan", "interval"],
+                                   "meta_values": [rnd.choice(["free", "pro", "team"]),
+                                                   rnd.choice(["monthly", "annual"])]})
                 if rnd.random() < 0.08:
                     moment += dt.timedelta(seconds=rnd.randint(1, 30))
                     events.append({"type": "form", "name": "contact", "path": path,
@@ -175,19 +178,44 @@ def requests() -> list[tuple[str, str, dict[str, Any]]]:
                                            "filters": list(flts), **rng}))
     for tz in ("UTC", "Europe/Berlin"):
         out.append(("GET", "/api/goals", {**params, "timezone": tz}))
+    # Custom properties and funnels (per-session folds: in a cluster they rely on co-location).
+    out.append(("POST", "/api/query", {"metrics": ["visitors", "sessions"], "dimensions": ["prop:plan"],
+                                       **rng}))
+    out.append(("POST", "/api/query", {"metrics": ["visitors", "pageviews"], "dimensions": ["source"],
+                                       "filters": [{"dimension": "prop:interval", "operator": "is",
+                                                    "value": "annual"}], **rng}))
+    out.append(("GET", "/api/props", params))
+    out.append(("GET", "/api/props", {**params, "key": "plan"}))
+    funnels = [
+        [{"type": "pageview", "match": "/"}, {"type": "pageview", "match": "/pricing"},
+         {"type": "custom", "match": "Signup"}],
+        [{"type": "pageview", "match": "/blog/*"}, {"type": "click"}],
+    ]
+    for steps in funnels:
+        out.append(("POST", "/api/funnel", {"steps": steps, **rng}))
+    out.append(("POST", "/api/funnel", {"steps": funnels[0], "timezone": "Europe/Berlin",
+                                        "filters": [{"dimension": "country", "operator": "is_not",
+                                                     "value": "CN"}], **rng}))
     return out
 
 
-def run_requests(client, key: str, every: int = 1) -> list[Any]:
-    """Every request of the set (or every `every`-th), in order: each answer's status and JSON."""
-    answers = []
-    for method, path, body in requests()[::every]:
+def run_requests(client, key: str, every: int = 1, workers: int = 1) -> list[Any]:
+    """Every request of the set (or every `every`-th), in order: each answer's status and JSON.
+    `workers` > 1 sends them from that many threads (a thread-safe client such as httpx.Client)."""
+
+    def one(request: tuple[str, str, dict[str, Any]]) -> tuple[int, Any]:
+        method, path, body = request
         if method == "POST":
             response = client.post(path, json=body, headers={"x-api-key": key})
         else:
             response = client.get(path, params=body, headers={"x-api-key": key})
-        answers.append((response.status_code, response.json()))
-    return answers
+        return response.status_code, response.json()
+
+    chosen = requests()[::every]
+    if workers <= 1:
+        return [one(request) for request in chosen]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, chosen))
 
 
 def add_goals(client, admin_headers: dict[str, str], site_id: int) -> None:
