@@ -178,6 +178,10 @@ class Registry:
         site = self.require_site(site_ref)
         updated = Site(site.site_id, site.domain, check_timezone(timezone))
         self._insert_site(updated, deleted=0)
+        if updated.timezone != site.timezone:
+            from engine.rollups import invalidate_site
+
+            invalidate_site(self.store, site.site_id)  # its rollup days were the old zone's days
         self.refresh()
         return updated
 

@@ -22,6 +22,7 @@ from engine.ingest.sessions import Sessionizer
 from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
 from engine.registry import Registry
+from engine.rollups import RollupMaintainer
 from engine.store import Store, StoreConfig
 from server import (
     lean,
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         await asyncio.to_thread(_open, app, config)
         app.state.writer.start()
+        app.state.rollups.start()
         background = [
             asyncio.create_task(_refresh_registry(app)),
             asyncio.create_task(_warm_up_sessions(app)),
@@ -69,6 +71,7 @@ def create_app(config: Config | None = None) -> Starlette:
         finally:
             for task in background:
                 task.cancel()
+            await asyncio.to_thread(app.state.rollups.stop)
             # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
             await app.state.writer.close()
             app.state.store.close()
@@ -127,6 +130,8 @@ def _open(app: Starlette, config: Config) -> None:
         writer, Sessionizer(store), hasher, geo, RateLimiter()
     )
     app.state.importer = Importer(store, hasher, secret, geo)
+    app.state.rollups = RollupMaintainer(
+        store, lambda: [(s.site_id, s.timezone) for s in registry.sites()])
     app.state.metrics = metrics = observability.build_metrics(app)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
 

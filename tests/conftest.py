@@ -25,6 +25,10 @@ CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
 )
+# The rollup maintenance thread stays off in the shared test app: tests that want rollups seal
+# explicitly (engine.rollups.seal_all), so no other test's answers change path mid-test.
+os.environ.setdefault("CLICKPORT_ROLLUP_INTERVAL_S", "0")
+
 _domains = itertools.count(1)
 _ips = itertools.count(1)
 

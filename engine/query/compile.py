@@ -5,11 +5,13 @@ range, the time zone, limit and offset — is bound as a server-side ``{name:Typ
 never appears in the SQL text; every identifier comes from the whitelists in fields.py; the
 only literals in the SQL are constants of this module (empty-value labels, event types).
 
-Shape of the SQL: one aggregate subquery per source (plan.py), each returning the dimension
-columns ``d0..dn`` (the same expressions, so they join) and metric columns ``m_<metric>``
-already rounded; several sources are FULL OUTER JOINed on the dimensions (a group missing on
-one side reads as 0, ClickHouse's default for join_use_nulls = 0), or CROSS JOINed when there
-are no dimensions. Time buckets are numeric wall-clock keys (see periods.py).
+Shape of the SQL: one aggregate subquery per *part* — a source over raw data (plan.py) for the
+base time windows, and the pre-aggregated ``rollup_dims`` rows for the days and months it covers
+(rollup.py) — each returning the dimension columns ``d0..dn`` (the same expressions) and every
+metric *component* column of metrics.py (0 where a part does not compute it). The parts are
+UNION ALLed and summed per group; the outer SELECT turns the summed components into metric
+values (metrics.Metric.final_sql), drops groups outside every requested metric's population,
+then orders and pages. Time buckets are numeric wall-clock keys (see periods.py).
 """
 
 from __future__ import annotations
@@ -20,20 +22,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.query.fields import EMPTY_LABELS, NEGATIVE_OPERATORS, TIME_DIMENSIONS
-from engine.query.parse import Filter, Query
-from engine.query.periods import DateRange
-from engine.query.plan import (
+from engine.query.metrics import (  # BOUNCED, DURATION_MS, rounded_ratio: also for props.py
+    BOUNCED,
+    COMPONENTS,
+    DURATION_MS,
     ENTRY_EXIT,
     EVENTS,
+    METRICS,
     PAGE_VISITS,
+    SESSION_COLUMNS_NEEDED,
     SESSIONS,
-    Plan,
-    plan_query,
-    rollup_window,
+    events_components,
+    page_visits_components,
+    rounded_ratio,
+    sessions_components,
 )
+from engine.query.parse import Filter, Query
+from engine.query.periods import DateRange
+from engine.query.plan import Plan, plan_query, rollup_window
 
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9 /()_.-]*")
 DT64 = "DateTime64(3, 'UTC')"
+__all__ = ["Compiled", "compile_planned", "compile_components", "rounded_ratio", "labelled",
+           "predicate", "time_key", "DT64", "Params", "BOUNCED", "DURATION_MS"]
 
 
 def literal(text: str) -> str:
@@ -66,6 +77,8 @@ class Compiled:
     # shaper fills with empty buckets and then orders and pages).
     paged_in_sql: bool
     plan: Plan | None = field(default=None, repr=False)
+    # Which parts answer it: "base" windows and/or "rollup" days/months (rollup.Coverage)
+    coverage: Any = field(default=None, repr=False)
 
     def __iter__(self):  # so `sql, params = compile_query(...)` works
         return iter((self.sql, self.params))
@@ -130,28 +143,34 @@ def _and(parts: list[str]) -> str:
     return " AND ".join(f"({p})" for p in parts) if parts else "1"
 
 
-def rounded_ratio(numerator: str, denominator: str, scale: int = 1) -> str:
-    """round(numerator * scale / denominator), half away from zero, in exact integer arithmetic
-    (all inputs are non-negative); 0 when the denominator is 0."""
-    num = f"({numerator})" if scale == 1 else f"{scale} * ({numerator})"
-    return (f"if(({denominator}) = 0, 0, "
-            f"intDiv(2 * {num} + ({denominator}), 2 * ({denominator})))")
-
-
 class _Ctx:
-    def __init__(self, query: Query, plan: Plan, site_id: int, rng: DateRange, params: Params):
+    """What every part of one query shares: the query, its plan, the bound parameters, and the
+    base time windows [start, end) that raw data is read for (the whole range, unless the
+    pre-aggregated rollup answers some of it)."""
+
+    def __init__(self, query: Query, plan: Plan, site_id: int, rng: DateRange, params: Params,
+                 windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
+                 tz: str | None = None):
         self.query = query
         self.plan = plan
         self.params = params
         self.site = params.fixed("site", site_id, "UInt32")
-        self.start = params.fixed("start", _ts(rng.start), DT64)
-        self.end = params.fixed("end", _ts(rng.end), DT64)
-        self.tz = params.fixed("tz", rng.timezone, "String")
-        window = rollup_window(query, plan, rng)
+        self.tz = params.fixed("tz", tz or rng.timezone, "String")
+        if windows is None:
+            windows = [(rng.start, rng.end)]
+        self.windows = [(params.fixed(f"w{i}_start", _ts(a), DT64), params.fixed(f"w{i}_end", _ts(b), DT64))
+                        for i, (a, b) in enumerate(windows)]
+        whole = len(windows) == 1 and windows[0] == (rng.start, rng.end)
+        window = rollup_window(query, plan, rng) if whole else None
         self.rollup: tuple[str, str] | None = None
         if window is not None:
             self.rollup = (params.fixed("rollup_start", _ts(window[0]), DT64),
                            params.fixed("rollup_end", _ts(window[1]), DT64))
+
+    def in_range(self, expr: str) -> str:
+        """expr (a DateTime64 column) inside one of the base windows."""
+        parts = [f"({expr} >= {a} AND {expr} < {b})" for a, b in self.windows]
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
     def page_predicate(self, expr: str) -> str:
         return _and([predicate(expr, f, self.params) for f in self.plan.page_filters])
@@ -182,14 +201,13 @@ def sessions_subquery(ctx: _Ctx, columns: set[str], page_mode: str | None) -> st
     select = ["session_start AS s_start", "session_id AS s_id"]
     for name in sorted(needed):
         select.append(f"{_SESSION_COLUMNS.get(name, name)} AS s_{name}")
-    where = [f"site_id = {ctx.site}", f"session_start >= {ctx.start}", f"session_start < {ctx.end}"]
+    where = [f"site_id = {ctx.site}", ctx.in_range("session_start")]
     for flt in plan.session_filters:
         where.append(predicate(labelled(flt.dimension, flt.dimension), flt, ctx.params))
     if page_mode == "viewed":
         where.append(
             f"session_id IN (SELECT session_id FROM page_visits WHERE site_id = {ctx.site} "
-            f"AND session_start >= {ctx.start} AND session_start < {ctx.end} "
-            f"AND {ctx.page_predicate('pathname')})"
+            f"AND {ctx.in_range('session_start')} AND {ctx.page_predicate('pathname')})"
         )
     after = []  # conditions on merged values: applied outside the FINAL read
     for flt in plan.entry_exit_filters:
@@ -225,7 +243,10 @@ def _session_dim(d: str, ctx: _Ctx, alias: str = "s") -> str:
     return labelled(f"{alias}.s_{d}", d)
 
 
-# --- the three sources ------------------------------------------------------------------------
+# --- the three sources over raw data ----------------------------------------------------------
+#
+# Each returns SELECT d0..dn, <every component column> ... GROUP BY d0..dn; components a source
+# does not compute are 0, so the parts UNION ALL.
 
 def _dims_select(exprs: list[str]) -> tuple[str, str]:
     select = ", ".join(f"{e} AS d{i}" for i, e in enumerate(exprs))
@@ -233,9 +254,14 @@ def _dims_select(exprs: list[str]) -> tuple[str, str]:
     return select, group
 
 
-def _aggregate(dim_exprs: list[str], metric_exprs: list[str], from_where: str) -> str:
+def _components_select(computed: dict[str, str]) -> list[str]:
+    return [f"toUInt64({computed[c]}) AS {c}" if c in computed else f"toUInt64(0) AS {c}"
+            for c in COMPONENTS]
+
+
+def _aggregate(dim_exprs: list[str], computed: dict[str, str], from_where: str) -> str:
     dims_sql, group = _dims_select(dim_exprs)
-    select = ", ".join(([dims_sql] if dims_sql else []) + metric_exprs)
+    select = ", ".join(([dims_sql] if dims_sql else []) + _components_select(computed))
     sql = f"SELECT {select} FROM {from_where}"
     if group:
         sql += f" GROUP BY {group}"
@@ -243,23 +269,25 @@ def _aggregate(dim_exprs: list[str], metric_exprs: list[str], from_where: str) -
 
 
 def events_rollup_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
-    """Unfiltered visitors/pageviews: the rollup's whole hours plus raw events for the partial
-    hours at the range edges, merged as uniq states (exactly what uniq over the rows gives)."""
+    """Unfiltered visitors/pageviews: the events_hourly rollup's whole hours plus raw events for
+    the partial hours at the range edges, merged as uniq states (exactly what uniq over the rows
+    gives)."""
     assert ctx.rollup is not None
     r_start, r_end = ctx.rollup
+    (start, end), = ctx.windows
     parts = (
         "SELECT hour AS t, visitors AS v, toUInt64(pageviews) AS pv FROM events_hourly "
         f"WHERE site_id = {ctx.site} AND hour >= {r_start} AND hour < {r_end} "
         "UNION ALL "
         "SELECT toStartOfHour(timestamp) AS t, uniqState(user_id) AS v, "
         "toUInt64(countIf(type = 'pageview')) AS pv FROM events "
-        f"WHERE site_id = {ctx.site} AND ((timestamp >= {ctx.start} AND timestamp < {r_start}) "
-        f"OR (timestamp >= {r_end} AND timestamp < {ctx.end})) GROUP BY t"
+        f"WHERE site_id = {ctx.site} AND ((timestamp >= {start} AND timestamp < {r_start}) "
+        f"OR (timestamp >= {r_end} AND timestamp < {end})) GROUP BY t"
     )
     dim_exprs = [time_key("r.t", d, ctx.tz) for d in ctx.query.dimensions]
-    exprs = {"visitors": "uniqMerge(r.v)", "pageviews": "sum(r.pv)"}
-    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
-    return _aggregate(dim_exprs, metric_exprs, f"({parts}) AS r")
+    exprs = {"visitors": {"c_visitors": "uniqMerge(r.v)"}, "pageviews": {"c_pageviews": "sum(r.pv)"}}
+    computed = {k: v for m in metrics for k, v in exprs[m].items()}
+    return _aggregate(dim_exprs, computed, f"({parts}) AS r")
 
 
 def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
@@ -267,7 +295,7 @@ def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
         return events_rollup_source(ctx, metrics)
     plan, dims = ctx.plan, ctx.query.dimensions
     page_scope = plan.page_dimension or bool(plan.page_filters)
-    where = [f"e.site_id = {ctx.site}", f"e.timestamp >= {ctx.start}", f"e.timestamp < {ctx.end}"]
+    where = [f"e.site_id = {ctx.site}", ctx.in_range("e.timestamp")]
     for flt in plan.session_filters:
         where.append(predicate(labelled(f"e.{flt.dimension}", flt.dimension), flt, ctx.params))
     if page_scope:
@@ -292,22 +320,8 @@ def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
             dim_exprs.append(_session_dim(d, ctx))
         else:
             dim_exprs.append(labelled(f"e.{d}", d))
-    pageview = "e.type = 'pageview'"
-    exprs = {
-        "visitors": f"uniqIf(e.user_id, {pageview})" if page_scope else "uniq(e.user_id)",
-        "pageviews": f"countIf({pageview})",
-        "sessions": f"uniqIf(e.session_id, {pageview})",
-        "clickers": "uniqIf(e.session_id, e.type = 'click')",
-    }
-    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
-    return _aggregate(dim_exprs, metric_exprs, f"{source} WHERE {_and(where)}")
-
-
-BOUNCED = ("(s.s_pageviews <= 1 AND s.s_clicks = 0 AND s.s_max_scroll < 25 "
-           "AND s.s_engaged_ms < 15000)")
-# Engaged time when the session reported any; else last non-engagement event − first event.
-DURATION_MS = ("if(s.s_engaged_ms > 0, toInt64(s.s_engaged_ms), greatest(toInt64(0), "
-               "toUnixTimestamp64Milli(s.s_last_activity) - toUnixTimestamp64Milli(s.s_start)))")
+    computed = {k: v for m in metrics for k, v in events_components(m, page_scope).items()}
+    return _aggregate(dim_exprs, computed, f"{source} WHERE {_and(where)}")
 
 
 def sessions_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
@@ -316,43 +330,24 @@ def sessions_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
     if plan.page_filters:
         page_mode = "entered" if plan.page_dimension else "viewed"
     columns = _session_columns_for_dims(dims, page_is_entry=True)
-    needs = {
-        "visitors": {"user_id"}, "pageviews": {"pageviews"}, "views_per_visit": {"pageviews"},
-        "bounce_rate": {"pageviews", "clicks", "max_scroll", "engaged_ms"},
-        "avg_duration": {"engaged_ms", "last_activity"}, "clickers": {"clicks"}, "sessions": set(),
-    }
     for m in metrics:
-        columns |= needs[m]
+        columns |= SESSION_COLUMNS_NEEDED[m]
     if plan.page_dimension:
         columns.add("pageviews")
     sub = sessions_subquery(ctx, columns, page_mode)
     where = ["s.s_pageviews > 0"] if plan.page_dimension else []
-    n = "count()"
-    if page_mode == "viewed":
-        entered = ctx.page_predicate("s.s_entry")
-        bounce = rounded_ratio(f"countIf({BOUNCED} AND {entered})", f"countIf({entered})", 100)
-    else:
-        bounce = rounded_ratio(f"countIf({BOUNCED})", n, 100)
-    exprs = {
-        "sessions": n,
-        "visitors": "uniq(s.s_user_id)",
-        "pageviews": "sum(s.s_pageviews)",
-        "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
-        "bounce_rate": bounce,
-        "avg_duration": rounded_ratio(f"sum({DURATION_MS})", f"1000 * {n}"),
-        "clickers": "countIf(s.s_clicks > 0)",
-    }
+    entered = ctx.page_predicate("s.s_entry") if page_mode == "viewed" else None
+    computed = {k: v for m in metrics for k, v in sessions_components(m, entered).items()}
     dim_exprs = [_session_dim(d, ctx) for d in dims]
-    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
     from_where = f"({sub}) AS s"
     if where:
         from_where += f" WHERE {_and(where)}"
-    return _aggregate(dim_exprs, metric_exprs, from_where)
+    return _aggregate(dim_exprs, computed, from_where)
 
 
 def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
     plan, dims = ctx.plan, ctx.query.dimensions
-    where = [f"site_id = {ctx.site}", f"session_start >= {ctx.start}", f"session_start < {ctx.end}"]
+    where = [f"site_id = {ctx.site}", ctx.in_range("session_start")]
     if plan.page_filters:
         where.append(ctx.page_predicate("pathname"))
     sub = (
@@ -373,13 +368,8 @@ def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
             dim_exprs.append("pv.pv_path")
         else:
             dim_exprs.append(_session_dim(d, ctx))
-    scrolled, engaged = "pv.pv_hs = 1", "pv.pv_he = 1"
-    exprs = {
-        "avg_scroll": rounded_ratio(f"sumIf(pv.pv_scroll, {scrolled})", f"countIf({scrolled})"),
-        "avg_duration": rounded_ratio(f"sumIf(pv.pv_eng, {engaged})", f"1000 * countIf({engaged})"),
-    }
-    metric_exprs = [f"{exprs[m]} AS m_{m}" for m in metrics]
-    return _aggregate(dim_exprs, metric_exprs, source)
+    computed = {k: v for m in metrics for k, v in page_visits_components(m).items()}
+    return _aggregate(dim_exprs, computed, source)
 
 
 _SOURCES = {EVENTS: events_source, SESSIONS: sessions_source, PAGE_VISITS: page_visits_source}
@@ -408,32 +398,53 @@ def order_terms(query: Query) -> list[str]:
     return terms
 
 
-def compile_planned(query: Query, site_id: int, rng: DateRange) -> Compiled:
+def compile_components(query: Query, site_id: int, rng: DateRange, params: Params,
+                       windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
+                       tz: str | None = None) -> list[str]:
+    """The raw-data parts of a query: one SELECT per source, each with d0..dn and every
+    component column, over the base windows (default: the whole range). `tz` overrides the
+    request time zone for time keys (the rollup maintenance buckets by the site's zone)."""
+    plan = plan_query(query)
+    ctx = _Ctx(query, plan, site_id, rng, params, windows, tz)
+    return [_SOURCES[name](ctx, metrics) for name, metrics in plan.sources.items()]
+
+
+def compile_planned(query: Query, site_id: int, rng: DateRange, coverage: Any = None) -> Compiled:
+    """The query as one SELECT. `coverage` (rollup.Coverage, optional): the days and months the
+    pre-aggregated rollup answers and the base windows left for raw data."""
     if query.uses_props:  # rows are events carrying properties: props.py (it builds on this module)
         from engine.query.props import compile_props
 
         return compile_props(query, site_id, rng)
     plan = plan_query(query)
     params = Params()
-    ctx = _Ctx(query, plan, site_id, rng, params)
-    parts = [(name, _SOURCES[name](ctx, metrics)) for name, metrics in plan.sources.items()]
+    params.fixed("site", site_id, "UInt32")
+    parts: list[str] = []
+    windows = None if coverage is None else list(coverage.windows)
+    if windows is None or windows:
+        parts += compile_components(query, site_id, rng, params, windows)
+    if coverage is not None and (coverage.days or coverage.months):
+        from engine.query.rollup import rollup_part
+
+        parts.append(rollup_part(query, coverage, params))
+    if not parts:  # nothing to read (cannot happen for a non-empty coverage)
+        parts = compile_components(query, site_id, rng, params)
     dims = query.dimensions
     dim_cols = [f"d{i}" for i in range(len(dims))]
-    metric_cols = [f"m_{m}" for m in query.metrics]
-    select = ", ".join(dim_cols + metric_cols)
-    if len(parts) == 1:
-        body = f"({parts[0][1]}) AS q0"
-    else:
-        joiner = f" FULL OUTER JOIN {{}} USING ({', '.join(dim_cols)})" if dims else " CROSS JOIN {}"
-        body = f"({parts[0][1]}) AS q0"
-        for i, (_, sql) in enumerate(parts[1:], start=1):
-            body += joiner.format(f"({sql}) AS q{i}")
-    sql = f"SELECT {select} FROM {body}"
+    metric_cols = [f"{METRICS[m].final_sql()} AS m_{m}" for m in query.metrics]
+    union = " UNION ALL ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
+    sql = f"SELECT {', '.join(dim_cols + metric_cols)} FROM ({union}) AS u"
     time_only = bool(dims) and all(d in TIME_DIMENSIONS for d in dims)
+    if dims:
+        sql += f" GROUP BY {', '.join(dim_cols)}"
+        if not time_only:
+            population = " OR ".join(dict.fromkeys(
+                f"{METRICS[m].population_sql()} > 0" for m in query.metrics))
+            sql += f" HAVING {population}"
     paged_in_sql = bool(dims) and not time_only
     if paged_in_sql:
         sql += f" ORDER BY {', '.join(order_terms(query))}"
         sql += (f" LIMIT {params.fixed('limit', query.limit, 'UInt64')}"
                 f" OFFSET {params.fixed('offset', query.offset, 'UInt64')}")
     assert "%" not in sql  # clickhouse-connect would try client-side %-binding
-    return Compiled(sql, params.values, dims, query.metrics, paged_in_sql, plan)
+    return Compiled(sql, params.values, dims, query.metrics, paged_in_sql, plan, coverage)

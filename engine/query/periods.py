@@ -87,10 +87,13 @@ class DateRange:
 
     def as_json(self) -> dict[str, str]:
         tz = self.tz
-        return {
-            "start": self.start.astimezone(tz).isoformat(timespec="seconds"),
-            "end": self.end.astimezone(tz).isoformat(timespec="seconds"),
-        }
+
+        def edge(instant: dt.datetime) -> str:
+            # Milliseconds when the edge has them (a datetime range), else whole seconds.
+            spec = "milliseconds" if instant.microsecond else "seconds"
+            return instant.astimezone(tz).isoformat(timespec=spec)
+
+        return {"start": edge(self.start), "end": edge(self.end)}
 
 
 def parse_instant(text: str, tz: ZoneInfo, field_name: str) -> tuple[dt.datetime, dt.date | None]:

@@ -1,6 +1,7 @@
 """Step 3: decide which stored aggregate answers each metric, and which joins that needs.
 
-Three sources, each read only within the query's site and time range:
+Three sources over raw data, each read only within the query's site and base time windows
+(which source computes which metric: metrics.source):
 
 - ``events``      raw events (time = event timestamp): visitors and pageviews; with the ``page``
                   dimension also the page's own sessions and clickers (clicks made on that page).
@@ -26,12 +27,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from engine.query import metrics as metric_defs
 from engine.query.fields import SESSION_DIMENSIONS, TIME_DIMENSIONS
+from engine.query.metrics import ENTRY_EXIT, EVENTS, PAGE_VISITS, SESSIONS
 from engine.query.parse import Filter, Query
 from engine.query.periods import DateRange
-
-EVENTS, SESSIONS, PAGE_VISITS = "events", "sessions", "page_visits"
-ENTRY_EXIT = ("entry_page", "exit_page")
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,11 @@ class Plan:
     page_visits_join_sessions: bool
 
 
-def metric_source(metric: str, dimensions: tuple[str, ...]) -> str:
-    page_dim = "page" in dimensions
-    entry_exit_dim = any(d in ENTRY_EXIT for d in dimensions)
-    if metric in ("visitors", "pageviews"):
-        return SESSIONS if entry_exit_dim and not page_dim else EVENTS
-    if metric in ("sessions", "clickers"):
-        return EVENTS if page_dim else SESSIONS
-    if metric in ("views_per_visit", "bounce_rate"):
-        return SESSIONS
-    if metric == "avg_duration":
-        return PAGE_VISITS if page_dim else SESSIONS
-    if metric == "avg_scroll":
-        return PAGE_VISITS
-    raise ValueError(metric)
-
-
 def plan_query(query: Query) -> Plan:
     sources: dict[str, list[str]] = {}
+    page_filtered = any(f.dimension == "page" for f in query.filters)
     for metric in query.metrics:
-        sources.setdefault(metric_source(metric, query.dimensions), []).append(metric)
+        sources.setdefault(metric_defs.source(metric, query.dimensions, page_filtered), []).append(metric)
     ordered = {name: tuple(sources[name]) for name in (EVENTS, SESSIONS, PAGE_VISITS)
                if name in sources}
     page_filters = tuple(f for f in query.filters if f.dimension == "page")

@@ -24,6 +24,7 @@ from engine.query.compile import Compiled, compile_planned
 from engine.query.errors import QueryError
 from engine.query.parse import Filter, Query, parse_query
 from engine.query.periods import DateRange, resolve_range
+from engine.query.rollup import Coverage, full_days, plan_coverage, rollup_dimension
 from engine.query.shape import Rows, comparison_block, totals
 from engine.sites import Site
 from engine.store import Store
@@ -70,6 +71,27 @@ def compile_query(site: Site | int, body: dict | Query, now: dt.datetime | None 
     return compile_planned(query, _site_id(site), resolve(query, now, first_event))
 
 
+def coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Coverage | None:
+    """Which days and months of the range the pre-aggregated rollup answers (rollup.py), from
+    the site's seal state; None when the query cannot use it (or for a bare site id)."""
+    if not isinstance(site, Site):
+        return None
+    dim = rollup_dimension(query, site.timezone)
+    if dim is None:
+        return None
+    days = full_days(rng, site.tz)
+    if not days:
+        return None
+    from engine.rollups import read_state
+
+    state = read_state(store, site.site_id, site.timezone, days[0], days[-1], settings(store))
+    return plan_coverage(query, rng, dim, site.timezone, state)
+
+
+def _compile(store: Store, site: Site | int, query: Query, rng: DateRange) -> Compiled:
+    return compile_planned(query, _site_id(site), rng, coverage(store, site, query, rng))
+
+
 def _check_now(now: dt.datetime | None) -> dt.datetime:
     now = now or utcnow()
     if now.tzinfo is None:
@@ -93,11 +115,11 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
     site_id = _site_id(site)
     first = first_event_time(store, site_id) if query.period == "all" else None
     rng = resolve(query, now, first)
-    compiled = compile_planned(query, site_id, rng)
+    compiled = _compile(store, site, query, rng)
     prev_range = rng.previous() if query.include_comparison else None
     prev_future: Future | None = None
     if prev_range is not None and not compiled.paged_in_sql:
-        prev_future = _COMPARISONS.submit(_fetch, store, compile_planned(query, site_id, prev_range))
+        prev_future = _COMPARISONS.submit(_fetch, store, _compile(store, site, query, prev_range))
     raw = _fetch(store, compiled)
 
     if not query.dimensions:
@@ -118,7 +140,7 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
         else:
             prev_query = _comparison_query(query, rows)
             prev_raw = ([] if prev_query is None
-                        else _fetch(store, compile_planned(prev_query, site_id, prev_range)))
+                        else _fetch(store, _compile(store, site, prev_query, prev_range)))
         previous = Rows(query, prev_range, prev_raw, fill=not compiled.paged_in_sql)
         response["comparison"] = comparison_block(query, rows, previous, prev_range)
     return response

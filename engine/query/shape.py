@@ -7,43 +7,20 @@ Metric values arrive already rounded by the SQL (half away from zero, integer ar
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
 from typing import Any
 
 from engine.query.fields import TIME_DIMENSIONS
+from engine.query.metrics import METRICS, change
 from engine.query.parse import Query
 from engine.query.periods import DateRange, bucket_label, buckets
 
-FLOAT_METRICS = frozenset({"views_per_visit"})
-
 
 def zero(metric: str) -> int | float:
-    return 0.0 if metric in FLOAT_METRICS else 0
+    return METRICS[metric].value(None)
 
 
 def metric_value(metric: str, value: Any) -> int | float:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return zero(metric)
-    if metric in FLOAT_METRICS:
-        return round(float(value), 2)
-    return int(value)
-
-
-def round_half_away(value: Fraction) -> int:
-    magnitude = math.floor(abs(value) + Fraction(1, 2))
-    return magnitude if value >= 0 else -magnitude
-
-
-def change(metric: str, new: int | float, old: int | float) -> int | None:
-    """Percent change rounded to an integer; bounce_rate as a difference in points;
-    0 when both are 0; None (null) when only the old value is 0."""
-    if metric == "bounce_rate":
-        return int(new) - int(old)
-    if old == 0:
-        return 0 if new == 0 else None
-    new_f, old_f = Fraction(str(new)), Fraction(str(old))
-    return round_half_away((new_f - old_f) * 100 / old_f)
+    return METRICS[metric].value(value)
 
 
 class Rows:

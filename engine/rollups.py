@@ -1,0 +1,311 @@
+"""Rollup maintenance: seal site-days and site-months of ``rollup_dims`` from raw data.
+
+Every insert into ``events`` marks the UTC hours it touched (by event time and by session start)
+in ``rollup_touched`` through a materialized view, in the same insert. A *site-day* (a day in the
+site's time zone) is **clean** when no hour of it was touched after its last seal; only clean
+days are read from the rollup (engine/query/rollup.py), everything else from raw data. So the
+newest data is always visible, and a late event, a continued session or a backfill only sends
+its day back to raw data until the next seal.
+
+Sealing a run of days (``seal_days``), idempotent and safe to interrupt at any point:
+
+1. note each day's latest touch (before reading anything);
+2. for every rollup dimension, INSERT … SELECT the day rows at a new version, computed by
+   ``compile.compile_components`` — the very SQL a raw-data query runs, grouped by site-local date;
+3. give every older row of those days that was not rewritten an all-zero row at the new version
+   (a value that vanished, e.g. an entry page that changed with a backfilled earlier pageview);
+4. record the seal (version, touch noted in 1) in ``rollup_state``.
+
+A crash before 4 leaves the days dirty (raw data answers; the next pass redoes them under a newer
+version); touches after 1 leave them dirty too. A month whose days are all clean is then sealed as
+the sum of its day rows (grain 2), valid while its version is newer than each day's.
+
+``RollupMaintainer`` runs the passes in a background thread of the server: every ``interval``
+seconds, for each site, seal the dirty days whose last touch is older than ``quiet`` seconds
+(the open hour of a busy site stays on raw data), at most ``max_days`` per site and pass; long
+backlogs (a migrated store) are worked through pass after pass, with progress in the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from engine.query.compile import Params, compile_components
+from engine.query.metrics import COMPONENTS, METRICS
+from engine.query.parse import Query
+from engine.query.periods import DateRange, local_date, local_midnight
+from engine.query.rollup import DAY, MONTH, ROLLUP_DIMENSIONS, SealState, _month_days
+from engine.store import Store
+
+log = logging.getLogger("clickport.rollups")
+UTC = dt.UTC
+ALL_METRICS = tuple(METRICS)
+_versions_lock = threading.Lock()
+_last_version = 0
+
+
+def new_version() -> int:
+    """Increasing versions (microseconds since the epoch, or one more than the last)."""
+    global _last_version
+    with _versions_lock:
+        _last_version = max(_last_version + 1, time.time_ns() // 1000)
+        return _last_version
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _as_date(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+# --- state ----------------------------------------------------------------------------------------
+
+STATE_SQL = """
+SELECT 0 AS grain, b AS bucket, toUInt64(0) AS version, max(touched) AS t
+FROM (SELECT arrayJoin(arrayDistinct([toDate(hour, {tz:String}), toDate(hour + 3599, {tz:String})])) AS b,
+             touched
+      FROM rollup_touched WHERE site_id = {site:UInt32} AND hour >= {h0:DateTime('UTC')}
+        AND hour < {h1:DateTime('UTC')})
+WHERE b >= {d0:Date} AND b <= {d1:Date}
+GROUP BY b
+UNION ALL
+SELECT grain, bucket, version, sealed_touch AS t FROM rollup_state FINAL
+WHERE site_id = {site:UInt32} AND bucket >= {d0:Date} AND bucket <= {d1:Date}
+"""
+
+
+def read_state(store: Store, site_id: int, site_timezone: str, first: dt.date, last: dt.date,
+               settings: dict | None = None) -> SealState:
+    """Seals and touches of a site's days first..last (and the months starting in that span)."""
+    tz = ZoneInfo(site_timezone)
+    first = first.replace(day=1)
+    h0 = local_midnight(first, tz) - dt.timedelta(hours=1)
+    h1 = local_midnight(last + dt.timedelta(days=1), tz) + dt.timedelta(hours=1)
+    rows = store.rows(STATE_SQL, {
+        "site": site_id, "tz": site_timezone, "d0": first, "d1": last,
+        "h0": h0.strftime("%Y-%m-%d %H:%M:%S"), "h1": h1.strftime("%Y-%m-%d %H:%M:%S"),
+    }, settings=settings)
+    days: dict[dt.date, tuple[int, dt.datetime]] = {}
+    months: dict[dt.date, int] = {}
+    touched: dict[dt.date, dt.datetime] = {}
+    for grain, bucket, version, t in rows:
+        bucket = _as_date(bucket)
+        if grain == 0:
+            touched[bucket] = _aware(t)
+        elif grain == DAY:
+            days[bucket] = (int(version), _aware(t))
+        elif grain == MONTH:
+            months[bucket] = int(version)
+    return SealState(days, months, touched)
+
+
+# --- sealing --------------------------------------------------------------------------------------
+
+_INSERT_COLUMNS = "site_id, dim, grain, bucket, value, version, " + ", ".join(COMPONENTS)
+_SUMS = ", ".join(f"sum({c})" for c in COMPONENTS)
+_ZEROS = ", ".join("toUInt64(0)" for _ in COMPONENTS)
+
+
+def _day_rows_sql(site_id: int, dim: str, site_timezone: str, start: dt.datetime, end: dt.datetime,
+                  version: int) -> tuple[str, dict]:
+    """INSERT … SELECT of one dimension's day rows for [start, end) (site-local midnights)."""
+    dims = ("date", dim) if dim else ("date",)
+    query = Query(metrics=ALL_METRICS, dimensions=dims, period=None, timezone=site_timezone)
+    rng = DateRange(start, end, site_timezone, "exact", end - start)
+    params = Params()
+    parts = compile_components(query, site_id, rng, params, tz=site_timezone)
+    union = " UNION ALL ".join(f"({p})" for p in parts)
+    value = "d1" if dim else "''"
+    group = "d0, d1" if dim else "d0"
+    params.fixed("r_version", version, "UInt64")
+    params.fixed("r_dim", dim, "String")
+    sql = (f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
+           f"SELECT {{site:UInt32}}, {{r_dim:String}}, {DAY}, "
+           f"makeDate(intDiv(d0, 10000), intDiv(d0, 100) % 100, d0 % 100), {value}, {{r_version:UInt64}}, "
+           f"{_SUMS} FROM ({union}) AS u GROUP BY {group}")
+    return sql, params.values
+
+
+def _tombstones_sql(grain: int) -> str:
+    """Zero rows at the new version for every key of the buckets that the new version did not
+    write (FINAL keeps each key's newest row, so these are exactly the vanished values)."""
+    return (f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
+            f"SELECT site_id, dim, grain, bucket, value, {{v:UInt64}}, {_ZEROS} "
+            f"FROM rollup_dims FINAL WHERE site_id = {{site:UInt32}} AND grain = {grain} "
+            "AND bucket >= {b0:Date} AND bucket <= {b1:Date} AND version < {v:UInt64}")
+
+
+def _runs(days: Iterable[dt.date], max_len: int) -> list[list[dt.date]]:
+    runs: list[list[dt.date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] + dt.timedelta(days=1) == day and len(runs[-1]) < max_len:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def _record(store: Store, rows: list[tuple]) -> None:
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    store.insert_columns("rollup_state", columns, ["site_id", "grain", "bucket", "version", "sealed_touch"])
+
+
+def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date],
+              touches: dict[dt.date, dt.datetime], settings: dict | None = None,
+              fault: Callable[[str], None] | None = None) -> int:
+    """Seal a contiguous run of site-local days (see the module doc). Returns the version.
+    `touches`: each day's latest touch, read before this call. `fault(step)`: a test hook."""
+    tz = ZoneInfo(site_timezone)
+    version = new_version()
+    start = local_midnight(days[0], tz)
+    end = local_midnight(days[-1] + dt.timedelta(days=1), tz)
+    for dim in ROLLUP_DIMENSIONS:
+        sql, params = _day_rows_sql(site_id, dim, site_timezone, start, end, version)
+        store.command(sql, params)
+        if fault:
+            fault(f"rows:{dim}")
+    store.command(_tombstones_sql(DAY), {"site": site_id, "b0": days[0], "b1": days[-1], "v": version})
+    if fault:
+        fault("tombstones")
+    never = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    _record(store, [(site_id, DAY, d, version, touches.get(d, never)) for d in days])
+    return version
+
+
+def seal_month(store: Store, site_id: int, month: dt.date, touch: dt.datetime,
+               settings: dict | None = None) -> int:
+    """Month rows = the sums of the month's (clean) day rows."""
+    version = new_version()
+    last = _month_days(month)[-1]
+    store.command(
+        f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
+        f"SELECT site_id, dim, {MONTH}, {{m:Date}}, value, {{v:UInt64}}, {_SUMS} "
+        f"FROM rollup_dims FINAL WHERE site_id = {{site:UInt32}} AND grain = {DAY} "
+        "AND bucket >= {m:Date} AND bucket <= {last:Date} GROUP BY site_id, dim, value",
+        {"site": site_id, "m": month, "last": last, "v": version})
+    store.command(_tombstones_sql(MONTH), {"site": site_id, "b0": month, "b1": month, "v": version})
+    _record(store, [(site_id, MONTH, month, version, touch)])
+    return version
+
+
+def invalidate_site(store: Store, site_id: int) -> None:
+    """Forget every seal of a site (its time zone changed, so its days did): queries read raw
+    data until the maintenance job has resealed its history in the new zone."""
+    store.command("DELETE FROM rollup_state WHERE site_id = {site:UInt32}", {"site": site_id})
+
+
+def dirty_days(state: SealState, quiet_before: dt.datetime) -> list[dt.date]:
+    """Days touched after their seal, whose last touch is older than `quiet_before`."""
+    return sorted(d for d, t in state.touched.items()
+                  if not state.day_clean(d) and t <= quiet_before)
+
+
+def first_day(store: Store, site_id: int, site_timezone: str) -> dt.date | None:
+    rows = store.rows("SELECT min(hour) FROM rollup_touched WHERE site_id = {site:UInt32}", {"site": site_id})
+    if not rows or rows[0][0] is None or _aware(rows[0][0]).year < 2000:
+        return None
+    return local_date(_aware(rows[0][0]), ZoneInfo(site_timezone))
+
+
+def maintain_site(store: Store, site_id: int, site_timezone: str, quiet_s: float,
+                  max_days: int = 62, settings: dict | None = None) -> tuple[int, int]:
+    """One pass for one site: seal up to `max_days` dirty days, then the months they complete.
+    Returns (days sealed, dirty days left). Touches are the store's clock, so this uses the
+    real current time (never a test's frozen clock)."""
+    now = dt.datetime.now(UTC)
+    tz = ZoneInfo(site_timezone)
+    first = first_day(store, site_id, site_timezone)
+    if first is None:
+        return 0, 0
+    today = local_date(now, tz)
+    state = read_state(store, site_id, site_timezone, first, today, settings)
+    todo = dirty_days(state, now - dt.timedelta(seconds=quiet_s))
+    chosen = todo[:max_days]
+    for run in _runs(chosen, 31):
+        touches = {d: state.touched[d] for d in run if d in state.touched}
+        seal_days(store, site_id, site_timezone, run, touches, settings)
+    # Months: every past month whose days are all clean and whose month row is missing or stale.
+    state = read_state(store, site_id, site_timezone, first, today, settings)
+    this_month = today.replace(day=1)
+    for month in sorted({d.replace(day=1) for d in state.touched}):
+        if month >= this_month:
+            continue
+        members = _month_days(month)
+        if all(state.day_clean(d) for d in members) and not state.month_clean(month, members):
+            touches = [state.touched[d] for d in members if d in state.touched]
+            seal_month(store, site_id, month, max(touches), settings)
+    return len(chosen), len(todo) - len(chosen)
+
+
+def seal_all(store: Store, sites: Iterable[tuple[int, str]], quiet_s: float = 0.0,
+             progress: Callable[[str], None] | None = None) -> int:
+    """Seal every dirty day of every site (tests, the seeder, `clickport rollups`). Returns days."""
+    total = 0
+    for site_id, tz in sites:
+        while True:
+            done, left = maintain_site(store, site_id, tz, quiet_s)
+            total += done
+            if progress and done:
+                progress(f"site {site_id}: sealed {done} days, {left} left")
+            if not left:
+                break
+    return total
+
+
+class RollupMaintainer:
+    """The background maintenance thread of a server process."""
+
+    def __init__(self, store: Store, sites: Callable[[], list[tuple[int, str]]],
+                 interval_s: float | None = None, quiet_s: float | None = None):
+        self.store = store
+        self.sites = sites
+        self.interval_s = interval_s if interval_s is not None else float(
+            os.environ.get("CLICKPORT_ROLLUP_INTERVAL_S", "30"))
+        self.quiet_s = quiet_s if quiet_s is not None else float(
+            os.environ.get("CLICKPORT_ROLLUP_QUIET_S", "60"))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sealed_days = 0
+        self.errors = 0
+
+    def start(self) -> None:
+        if self.interval_s <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="clickport-rollups", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def run_once(self) -> int:
+        backlog = 0
+        for site_id, tz in self.sites():
+            if self._stop.is_set():
+                break
+            try:
+                done, left = maintain_site(self.store, site_id, tz, self.quiet_s)
+            except Exception:  # a failed pass leaves days dirty: raw data answers meanwhile
+                self.errors += 1
+                log.exception("rollup maintenance failed for site %s", site_id)
+                continue
+            self.sealed_days += done
+            backlog += left
+            if done:
+                log.info("rollups: site %s sealed %d days, %d left", site_id, done, left)
+        return backlog
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            backlog = self.run_once()
+            # Work through a backlog without waiting; else sleep until the next pass.
+            self._stop.wait(1.0 if backlog else self.interval_s)
