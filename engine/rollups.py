@@ -197,9 +197,16 @@ def seal_month(store: Store, site_id: int, month: dt.date, touch: dt.datetime,
 
 
 def invalidate_site(store: Store, site_id: int) -> None:
-    """Forget every seal of a site (its time zone changed, so its days did): queries read raw
-    data until the maintenance job has resealed its history in the new zone."""
-    store.command("DELETE FROM rollup_state WHERE site_id = {site:UInt32}", {"site": site_id})
+    """Forget every seal of a site (its time zone changed, so its days did): each seal is
+    overwritten by a newer one covering no touch, so every day with data is dirty and queries
+    read raw data until the maintenance job has resealed the history in the new zone. (Inserts,
+    not DELETE: the same statement works through a cluster's Distributed tables.)"""
+    rows = store.rows("SELECT grain, bucket FROM rollup_state FINAL WHERE site_id = {site:UInt32}",
+                      {"site": site_id})
+    if rows:
+        version = new_version()
+        never = dt.datetime(1970, 1, 1, tzinfo=UTC)
+        _record(store, [(site_id, grain, _as_date(bucket), version, never) for grain, bucket in rows])
 
 
 def dirty_days(state: SealState, quiet_before: dt.datetime) -> list[dt.date]:
