@@ -383,8 +383,8 @@ def test_a_query_over_its_time_cap_is_a_clear_error(client, ties_site, monkeypat
     monkeypatch.setattr(engine_run, "settings", slow)
     original = engine_run.compile_planned
 
-    def heavy(query, site_id, rng):
-        compiled = original(query, site_id, rng)
+    def heavy(query, site_id, rng, coverage=None):
+        compiled = original(query, site_id, rng, coverage)
         # stand-in for a huge scan: the same query, made to run long
         compiled.sql = (f"SELECT * FROM ({compiled.sql}) WHERE (SELECT count() FROM "
                         "numbers(10000000000) WHERE NOT ignore(sipHash64(number))) >= 0")
