@@ -22,7 +22,9 @@ the sum of its day rows (grain 2), valid while its version is newer than each da
 
 ``RollupMaintainer`` runs the passes in a background thread of the server: every ``interval``
 seconds, for each site, seal the dirty days whose last touch is older than ``quiet`` seconds
-(the open hour of a busy site stays on raw data), at most ``max_days`` per site and pass; long
+(the open hour of a busy site stays on raw data), at most ``max_days`` per site and pass, in runs of
+contiguous days that each take one INSERT … SELECT per dimension (a whole year of a site at once
+costs about one scan of its history per dimension, not one per day); long
 backlogs (a migrated store) are worked through pass after pass, with progress in the log.
 """
 
@@ -223,7 +225,8 @@ def first_day(store: Store, site_id: int, site_timezone: str) -> dt.date | None:
 
 
 def maintain_site(store: Store, site_id: int, site_timezone: str, quiet_s: float,
-                  max_days: int = 62, settings: dict | None = None) -> tuple[int, int]:
+                  max_days: int = 400, max_run: int = 400,
+                  settings: dict | None = None) -> tuple[int, int]:
     """One pass for one site: seal up to `max_days` dirty days, then the months they complete.
     Returns (days sealed, dirty days left). Touches are the store's clock, so this uses the
     real current time (never a test's frozen clock)."""
@@ -236,7 +239,7 @@ def maintain_site(store: Store, site_id: int, site_timezone: str, quiet_s: float
     state = read_state(store, site_id, site_timezone, first, today, settings)
     todo = dirty_days(state, now - dt.timedelta(seconds=quiet_s))
     chosen = todo[:max_days]
-    for run in _runs(chosen, 31):
+    for run in _runs(chosen, max_run):
         touches = {d: state.touched[d] for d in run if d in state.touched}
         seal_days(store, site_id, site_timezone, run, touches, settings)
     # Months: every past month whose days are all clean and whose month row is missing or stale.
