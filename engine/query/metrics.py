@@ -106,7 +106,10 @@ COMPONENTS: tuple[str, ...] = tuple(c for m in METRICS.values() for c in m.compo
 
 
 def metric(name: str) -> Metric:
-    return METRICS[name]
+    """A metric's definition; metrics outside the session/page model (`events`, which counts
+    events carrying a custom property: props.py) are plain counts."""
+    found = METRICS.get(name)
+    return found if found is not None else Metric(name, "count")
 
 
 # --- where each metric is computed ------------------------------------------------------------
@@ -206,7 +209,7 @@ def change(name: str, new: int | float, old: int | float) -> int | None:
     value is 0); a difference in points for rates."""
     from fractions import Fraction
 
-    if METRICS[name].change_rule == "points":
+    if metric(name).change_rule == "points":
         return int(new) - int(old)
     if old == 0:
         return 0 if new == 0 else None

@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from engine.query.fields import TIME_DIMENSIONS
-from engine.query.metrics import METRICS, change
+from engine.query.metrics import change, metric
 from engine.query.parse import Query
 from engine.query.periods import DateRange, bucket_label, buckets
 
 
-def zero(metric: str) -> int | float:
-    return METRICS[metric].value(None)
+def zero(name: str) -> int | float:
+    return metric(name).value(None)
 
 
-def metric_value(metric: str, value: Any) -> int | float:
-    return METRICS[metric].value(value)
+def metric_value(name: str, value: Any) -> int | float:
+    return metric(name).value(value)
 
 
 class Rows:
