@@ -54,7 +54,7 @@ OPERATORS = ["is", "is", "is", "is_not", "contains", "not_contains", "starts_wit
 def history(app, client):
     store = app.state.store
     opts = SeedOptions(
-        data_dir=app.state.config.data_dir, events=60_000,
+        data_dir=app.state.config.data_dir, events=40_000,
         model=ModelConfig(seed=11, sites=3, history_days=75), progress=False, now=NOW,
         geoip_path=app.state.config.geoip_path, chunk_rows=20_000,
     )
