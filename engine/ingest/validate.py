@@ -41,6 +41,8 @@ KNOWN_FIELDS = frozenset(
     }
 )
 _UNKNOWN = f"unknown field; valid fields: {', '.join(sorted(KNOWN_FIELDS))}"
+_UTM_SET = frozenset(UTM_FIELDS)
+_YEAR_2000 = 946_684_800
 
 
 # Event validation errors are the engine's one field-error type (the old name stays importable).
@@ -110,7 +112,7 @@ def parse_event(body: Any, now: dt.datetime) -> EventInput:
         url=url,
         referrer=strings.get("referrer", ""),
         name=strings.get("name", ""),
-        utm={k: strings[k] for k in UTM_FIELDS if strings.get(k)},
+        utm={k: strings[k] for k in UTM_FIELDS if strings.get(k)} if strings.keys() & _UTM_SET else {},
         screen_width=ints.get("screen_width"),
         revenue_currency=currency,
         session_id=ints.get("session_id"),
@@ -203,7 +205,16 @@ def _timestamp(value: Any, now: dt.datetime) -> dt.datetime | None:
         return None
     if isinstance(value, bool):
         raise FieldError("timestamp", "must be ISO 8601 with an offset, or unix seconds")
-    if isinstance(value, (int, float)):
+    if value.__class__ is float or value.__class__ is int:
+        # Unix seconds: checked as numbers (the common case of imports), no datetime arithmetic.
+        if not math.isfinite(value) or not 0 < value < 1e11:
+            raise FieldError("timestamp", "unix seconds out of range")
+        if value > now.timestamp() + MAX_FUTURE.total_seconds():
+            raise FieldError("timestamp", "is more than 5 minutes in the future")
+        if value < _YEAR_2000:
+            raise FieldError("timestamp", "is before the year 2000")
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, (int, float)):  # int/float subclasses
         if not math.isfinite(value) or not 0 < value < 1e11:
             raise FieldError("timestamp", "unix seconds out of range")
         moment = dt.datetime.fromtimestamp(value, dt.UTC)
