@@ -134,6 +134,8 @@ def _open(app: Starlette, config: Config) -> None:
         store, lambda: [(s.site_id, s.timezone) for s in registry.sites()])
     app.state.metrics = metrics = observability.build_metrics(app)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
+    app.state.importer.on_insert = lambda seconds, rows, payload: metrics.observe(
+        "clickport_insert_duration_seconds", seconds)
 
 
 async def _warm_up_sessions(app: Starlette) -> None:

@@ -152,6 +152,9 @@ class Importer:
         self._site_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.stored_rows = 0
+        # Called after each committed block (seconds, rows, payload), from the inserting thread:
+        # the importer's "after insert" point, like BatchWriter._after_insert for live events.
+        self.on_insert: Callable[[float, int, bytes], None] | None = None
 
     def _id(self, *parts: Any) -> int:
         text = "\x00".join(str(p) for p in parts).encode()
@@ -184,7 +187,7 @@ class Importer:
         by_id: dict[int, SessionState] = {}
         visits: dict[int, PageVisitState] = {}
         block: list[bytes] = []
-        inserter = _BlockInserter(self.store)
+        inserter = _BlockInserter(self.store, self.on_insert)
         try:
             for item, user_id in zip(lines, user_ids, strict=True):
                 event = item.event
@@ -321,8 +324,9 @@ class _BlockInserter:
     """Inserts blocks on one background thread while the caller builds the next (the engine works
     with the GIL released). Each block's deduplication token is the hash of its bytes."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, on_insert: Callable[[float, int, bytes], None] | None = None):
         self.store = store
+        self.on_insert = on_insert
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.seconds = 0.0
@@ -340,7 +344,10 @@ class _BlockInserter:
         for attempt in range(6):
             try:
                 self.store.insert_raw("events", payload, EVENT_COLUMNS, SPOOL_FORMAT, token)
-                self.seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.seconds += elapsed
+                if self.on_insert is not None:
+                    self.on_insert(elapsed, payload.count(b"\n"), payload)
                 return
             except Exception as exc:  # noqa: BLE001 - retried with the same token, then reported
                 if attempt == 5:
