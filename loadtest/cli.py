@@ -103,6 +103,14 @@ def add_subcommands(sub) -> None:
     _results(p)
     p.set_defaults(func=cmd_bench)
 
+    p = lt_sub.add_parser("bench-reports",
+                          help="property breakdown and funnel latency on a seeded store (issue 13)")
+    _data_dir(p)
+    p.add_argument("--repeat", type=int, default=20, help="timed runs per query (after one warm-up)")
+    p.add_argument("--site", default="largest", help="site id, domain or 'largest'")
+    _results(p)
+    p.set_defaults(func=cmd_bench_reports)
+
     p = lt_sub.add_parser("report", help="markdown + JSON summary and PNG plots of a results folder")
     p.add_argument("--results", default=DEFAULT_RESULTS,
                    help="folder with seed/load/bench JSON (default %(default)s)")
@@ -210,6 +218,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(json.dumps({k: v for k, v in result.items() if k != "dropped"}))
     print(f"results: {path}")
     return 0 if result["ok"] else 1
+
+
+def cmd_bench_reports(args: argparse.Namespace) -> int:
+    from loadtest.bench_reports import run_reports_command
+
+    return run_reports_command(args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

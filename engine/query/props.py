@@ -60,6 +60,9 @@ from engine.query.parse import Filter, Query, check_timezone
 from engine.query.periods import DateRange, resolve_range
 from engine.store import Store
 
+# Read single-key property rows from the event_props table (else from the events' meta arrays,
+# always correct but a scan of every event of the range). The benchmark switches it off to compare.
+EVENT_PROPS_ENABLED = True
 ENTRY_EXIT = ("entry_page", "exit_page")
 SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
 NONE = literal(NONE_LABEL)
@@ -135,7 +138,7 @@ class _Rows:
 
     def sql(self) -> str:
         keys = list(self.key_params)
-        if len(keys) == 1:
+        if len(keys) == 1 and EVENT_PROPS_ENABLED:
             key = self.key_params[keys[0]]
             parts = [self._select("event_props", lambda k: "value", [f"key = {key}"])]
             flts = [f for f in self.query.filters if is_prop(f.dimension)]

@@ -1,0 +1,182 @@
+"""Benchmark of the report queries of issue 13 on a seeded store: custom-property breakdowns and
+filters (`prop:<key>`), GET /api/props, and funnels, through the engine's entry points
+(`run_query_sync`, `prop_keys_sync`, `funnel_sync`: the exact path of the HTTP routes minus HTTP).
+
+`clickport loadtest bench-reports --data-dir DIR --results DIR` (also `python -m loadtest ...`).
+
+What is measured, on the largest site of the store, over the last 30 days of the seeded history:
+- property breakdowns by the most used key, with and without session metrics, a property-filtered
+  totals query, and the key listing; each also with the ``event_props`` table switched off
+  (`engine.query.props.EVENT_PROPS_ENABLED = False`: every property read from the events' meta
+  arrays), to show what the table buys;
+- funnels of 2, 3 and 4 steps built from the site's own data (its two most viewed pages, a
+  wildcard page step, its most sent custom event), unfiltered and with a session filter.
+Each query runs once to warm up, then `repeat` times (variants interleaved); p50/p95/mean.
+Targets (issue 13, on the largest site of a 100M-event store): property breakdown ≤ 200 ms p95,
+funnel ≤ 500 ms p95.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from loadtest.seed import read_manifest
+
+PROPS_TARGET_MS = 200
+FUNNEL_TARGET_MS = 500
+
+
+def _timings(runs: list[float]) -> dict[str, float]:
+    ordered = sorted(runs)
+
+    def pct(p: float) -> float:
+        k = (len(ordered) - 1) * p
+        lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+        return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 1)
+
+    return {"runs": len(runs), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
+            "mean_ms": round(sum(runs) / len(runs), 1), "max_ms": round(max(runs), 1)}
+
+
+def _site_facts(store, site_id: int, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    p = {"s": site_id, "a": start.strftime("%Y-%m-%d %H:%M:%S"), "b": end.strftime("%Y-%m-%d %H:%M:%S")}
+    where = "site_id = {s:UInt32} AND timestamp >= {a:DateTime64(3)} AND timestamp < {b:DateTime64(3)}"
+    pages = [r[0] for r in store.rows(
+        f"SELECT pathname FROM events WHERE {where} AND type = 'pageview' GROUP BY pathname "
+        "ORDER BY count() DESC LIMIT 2", p)]
+    custom = [r[0] for r in store.rows(
+        f"SELECT name FROM events WHERE {where} AND type = 'custom' GROUP BY name "
+        "ORDER BY count() DESC LIMIT 1", p)]
+    events = store.rows(f"SELECT count(), countIf(length(`meta.key`) > 0) FROM events WHERE {where}", p)[0]
+    props_rows = store.rows(f"SELECT count() FROM event_props WHERE {where}", p)[0][0]
+    return {"pages": pages, "custom": custom[0] if custom else None, "events_30d": int(events[0]),
+            "events_with_props_30d": int(events[1]), "event_props_rows_30d": int(props_rows)}
+
+
+def run_reports(data_dir: str, repeat: int = 20, site_ref: str = "largest", log=print) -> dict:
+    from engine.query import props as props_mod
+    from engine.query import run as run_mod
+    from engine.query.funnel import funnel_sync
+    from engine.query.periods import resolve_range
+    from engine.query.props import prop_keys_sync
+    from engine.sites import Site
+    from loadtest.bench_query import store_facts
+    from loadtest.seed import open_bench_store
+
+    manifest = read_manifest(data_dir)
+    if not manifest:
+        raise SystemExit(f"no loadtest manifest in {data_dir}: run `clickport loadtest seed` first")
+    sites = manifest["sites"]
+    chosen = (max(sites, key=lambda s: s.get("events", 0)) if site_ref == "largest" else
+              next(s for s in sites if str(s["site_id"]) == site_ref or s["domain"] == site_ref))
+    t0 = time.perf_counter()
+    store = open_bench_store(data_dir)  # applies pending migrations (event_props backfills here)
+    log(f"store open + migrations: {time.perf_counter() - t0:.1f} s")
+    try:
+        site = Site(chosen["site_id"], chosen["domain"], chosen["timezone"])
+        now = dt.datetime.fromisoformat(manifest["seeded_until"])
+        settings = run_mod.settings(store)
+        rng = resolve_range("30d", None, site.timezone, now)
+        facts = _site_facts(store, site.site_id, rng.start, rng.end)
+        facts.update(store_facts(store, site.site_id))
+        dates = {"start_date": rng.start.astimezone(rng.tz).date().isoformat(),
+                 "end_date": (rng.end.astimezone(rng.tz).date() + dt.timedelta(days=1)).isoformat(),
+                 "timezone": site.timezone}
+        keys = prop_keys_sync(store, site.site_id, dict(dates), now, settings)["results"]
+        top_key = keys[0]["key"] if keys else "plan"
+        log(f"site {site.domain} (id {site.site_id}): 30d {facts['events_30d']:,} events, "
+            f"{facts['events_with_props_30d']:,} with properties; keys {[k['key'] for k in keys]}")
+
+        def q(body):
+            return lambda: run_mod.run_query_sync(store, site, {**body, "period": "30d",
+                                                                "timezone": site.timezone}, now)
+
+        breakdown = {"metrics": ["visitors", "events"], "dimensions": [f"prop:{top_key}"], "limit": 10}
+        rows = run_mod.run_query_sync(store, site, {**breakdown, "period": "30d"}, now)["results"]
+        top_value = next((r[f"prop:{top_key}"] for r in rows if r[f"prop:{top_key}"] != "(none)"), "x")
+        queries = {
+            "props_breakdown": q(breakdown),
+            "props_breakdown_session_metrics": q({**breakdown, "metrics": [
+                "visitors", "events", "sessions", "bounce_rate", "avg_duration"]}),
+            "props_filtered_totals": q({"metrics": ["visitors", "events", "sessions", "bounce_rate"],
+                                        "filters": [{"dimension": f"prop:{top_key}", "operator": "is",
+                                                     "value": top_value}]}),
+            "props_by_date_filtered": q({"metrics": ["visitors", "events"], "dimensions": ["date"],
+                                         "filters": [{"dimension": f"prop:{top_key}", "operator": "is",
+                                                      "value": top_value}]}),
+            "props_keys": lambda: prop_keys_sync(store, site.site_id, dict(dates), now, settings),
+        }
+        pages, custom = facts["pages"], facts["custom"]
+        page_steps = [{"type": "pageview", "match": p} for p in pages]
+        wildcard = "/" + pages[1].strip("/").split("/")[0] + "/**" if len(pages) > 1 else "/**"
+        funnels = {
+            "funnel_2_steps": page_steps[:2],
+            "funnel_3_steps": page_steps[:2] + ([{"type": "custom", "match": custom}] if custom else []),
+            "funnel_4_steps_wildcard": page_steps[:1] + [{"type": "pageview", "match": wildcard}]
+            + page_steps[1:2] + ([{"type": "custom", "match": custom}] if custom else []),
+        }
+        for name, steps in funnels.items():
+            body = {"steps": steps, "period": "30d", "timezone": site.timezone}
+            queries[name] = (lambda b=body: funnel_sync(store, site.site_id, b, now))
+        queries["funnel_3_steps_filtered"] = (lambda: funnel_sync(store, site.site_id, {
+            "steps": funnels["funnel_3_steps"], "period": "30d", "timezone": site.timezone,
+            "filters": [{"dimension": "device", "operator": "is", "value": "Desktop"}]}, now))
+
+        results: dict[str, Any] = {}
+        answers: dict[str, Any] = {}
+        variants = {}
+        for name, fn in queries.items():
+            variants[name] = fn
+            if name.startswith("props_"):
+                variants[name + "@no_event_props"] = fn
+        for name, fn in variants.items():  # warm-up, and the answers
+            props_mod.EVENT_PROPS_ENABLED = not name.endswith("@no_event_props")
+            answers[name] = fn()
+        runs: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(repeat):
+            for name, fn in variants.items():
+                props_mod.EVENT_PROPS_ENABLED = not name.endswith("@no_event_props")
+                t = time.perf_counter()
+                fn()
+                runs[name].append((time.perf_counter() - t) * 1000)
+        props_mod.EVENT_PROPS_ENABLED = True
+        for name in variants:
+            results[name] = _timings(runs[name])
+            same = None
+            if name.endswith("@no_event_props"):
+                same = answers[name] == answers[name.split("@")[0]]
+                results[name]["same_answer_as_event_props"] = same
+            log(f"{name:42s} p50 {results[name]['p50_ms']:8.1f} ms  p95 {results[name]['p95_ms']:8.1f} ms"
+                + ("" if same is None else f"  same answer: {same}"))
+        worst_props = max((results[n]["p95_ms"], n) for n in queries if n.startswith("props_breakdown"))
+        worst_funnel = max((results[n]["p95_ms"], n) for n in queries if n.startswith("funnel_"))
+        return {
+            "data_dir": data_dir, "site": {k: chosen[k] for k in ("site_id", "domain", "timezone")},
+            "now": now.isoformat(), "range": {"start": rng.start.isoformat(), "end": rng.end.isoformat()},
+            "repeat": repeat, "facts": facts, "prop_key": top_key, "prop_value": top_value,
+            "funnels": funnels, "answers": {k: v for k, v in answers.items() if "@" not in k},
+            "queries": results,
+            "targets": {
+                "props_breakdown_p95_worst_ms": worst_props[0], "props_breakdown_worst": worst_props[1],
+                "props_target_ms": PROPS_TARGET_MS, "props_met": worst_props[0] <= PROPS_TARGET_MS,
+                "funnel_p95_worst_ms": worst_funnel[0], "funnel_worst": worst_funnel[1],
+                "funnel_target_ms": FUNNEL_TARGET_MS, "funnel_met": worst_funnel[0] <= FUNNEL_TARGET_MS,
+                "events_in_store": facts.get("events", {}).get("rows"),
+            },
+        }
+    finally:
+        store.close()
+
+
+def run_reports_command(args) -> int:
+    from loadtest.cli import _save, command_line
+
+    result = run_reports(args.lt_data_dir, repeat=args.repeat, site_ref=args.site)
+    result["command"] = command_line()
+    path = _save(args.results, "bench-reports.json", result)
+    print(json.dumps(result["targets"], indent=2))
+    print(f"results: {path}")
+    return 0
