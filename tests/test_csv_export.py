@@ -49,6 +49,7 @@ def site(app, client, admin_headers):
         pv = v.pageview(f"{day} 10:00:00", url, **extra)
         v.engage(f"{day} 10:00:20", pv, f"/p{i % 3}", scroll=30 + i, engaged_ms=20000 + 1000 * i)
         if i % 2:
+            v.form(f"{day} 10:00:30", path=f"/p{i % 3}", meta_keys=["form_id"], meta_values=[campaign])
             v.pageview(f"{day} 10:01:00", "/-minus")
             v.click(f"{day} 10:02:00", "/-minus")
     flush(app)
@@ -89,14 +90,15 @@ def check_same(csv_text: str, columns: list[str], rows: list[dict]) -> None:
                 assert cell == "'" + row[col]
 
 
-@pytest.mark.parametrize("dimension", DIMENSIONS)
+@pytest.mark.parametrize("dimension", [*DIMENSIONS, "prop:form_id"])
 def test_every_dimension(client, site, dimension):
-    body = {"metrics": METRICS[::-1], "dimensions": [dimension], "date_range": RANGE}
+    metrics = METRICS[::-1] + (["events"] if dimension.startswith("prop:") else [])
+    body = {"metrics": metrics, "dimensions": [dimension], "date_range": RANGE}
     rows = post(client, site, body).json()["results"]
     assert rows
     response = post(client, site, body, "text/csv")
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    check_same(response.text, [dimension] + METRICS[::-1], rows)
+    check_same(response.text, [dimension] + metrics, rows)
 
 
 def test_quoting_and_formula_prefix(client, site):

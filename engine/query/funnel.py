@@ -15,11 +15,12 @@ Semantics (docs/query-api.md, "Funnels"):
   name, ``click`` / ``form`` → the event name (a form also by meta ``form_id``; an empty match is
   any click / form).
 - A step's ``visitors`` are the distinct visitors of the sessions that reached it (a session's
-  visitor: the visitor id of its first matching event).
+  visitor as in the sessions aggregate: any of its events' visitor ids).
 
-Computed in ClickHouse in one statement: per session, the events matching any step as (time,
-bitmask of the steps they match), sorted by time and folded left to right (greedy: the earliest
-possible event for each next step, which is optimal for in-order matching), then counted per level.
+Computed in ClickHouse in one statement: per session, the events matching any step as arrays of
+(time, bitmask of the steps they match); then per step k the earliest step-k event strictly later
+than step k-1's (greedy, which is optimal for in-order matching), one vectorized array pass per
+step; then counted per step.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ STEP_TYPES = ("pageview", "custom", "click", "form")
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_MATCH_CHARS = 2000
 MAX_NAME_CHARS = 200
+NEVER = "toInt64(9223372036854775807)"  # the time of a step a session never reaches
 
 
 @dataclass(frozen=True)
@@ -130,18 +132,24 @@ def compile_funnel(funnel: Funnel, site_id: int, rng: DateRange) -> tuple[str, d
     ]
     for flt in funnel.filters:
         where.append(predicate(labelled(flt.dimension, flt.dimension), flt, params))
-    fold = (f"arrayFold((acc, e) -> if(acc.1 < {n} AND bitTest(e.2, acc.1) AND e.1 > acc.2, "
-            "(toUInt8(acc.1 + 1), e.1), acc), arraySort(groupArray((t, mask))), "
-            "(toUInt8(0), toInt64(-1))).1")
+    # Greedy in-order matching: t1 = the session's first step-1 event, t_k = its first step-k
+    # event strictly later than t_(k-1) (NEVER when there is none). Taking the earliest event for
+    # every step is optimal for in-order matching, and one event never serves two steps.
+    per_step = [f"arrayMin(arrayMap((x, m) -> if(bitTest(m, 0), x, {NEVER}), ts, ms)) AS t1"]
+    for k in range(2, n + 1):
+        per_step.append(f"arrayMin(arrayMap((x, m) -> if(bitTest(m, {k - 1}) AND x > t{k - 1}, x, "
+                        f"{NEVER}), ts, ms)) AS t{k}")
     per_session = (
-        f"SELECT session_id, argMin(user_id, t) AS uid, {fold} AS level FROM ("
+        f"SELECT any(user_id) AS uid, groupArray(t) AS ts, groupArray(mask) AS ms FROM ("
         f"SELECT session_id, user_id, toUnixTimestamp64Milli(timestamp) AS t, toUInt8({mask}) AS mask "
         f"FROM events WHERE {_and(where)}) WHERE mask != 0 GROUP BY session_id"
     )
+    steps_sql = f"SELECT uid, {', '.join(per_step)} FROM ({per_session})"
     columns = []
     for k in range(1, n + 1):
-        columns += [f"countIf(level >= {k}) AS s{k}", f"uniqIf(uid, level >= {k}) AS v{k}"]
-    sql = f"SELECT {', '.join(columns)} FROM ({per_session})"
+        reached = f"t{k} < {NEVER}"
+        columns += [f"countIf({reached}) AS s{k}", f"uniqIf(uid, {reached}) AS v{k}"]
+    sql = f"SELECT {', '.join(columns)} FROM ({steps_sql})"
     assert "%" not in sql
     return sql, params.values
 

@@ -4,7 +4,8 @@ compile.py hands such queries here. Their rows are **events**: a row counts the 
 engagement updates) in the range that carry its values and pass every filter, and
 
 - ``events``     those events, ``pageviews`` the pageviews among them,
-- ``visitors`` / ``sessions``  the distinct visitors / sessions that sent them,
+- ``visitors`` / ``sessions``  the distinct visitors / sessions that sent them (with session
+  metrics, a session's visitor is any of its events' visitor ids, as in the sessions aggregate),
 - ``bounce_rate``, ``avg_duration``, ``views_per_visit``, ``clickers``  over those sessions
   (whole sessions from the sessions aggregate, by the rules of SPEC §3), and ``avg_scroll`` over
   their page visits that reported a scroll depth.
@@ -137,7 +138,9 @@ class _Rows:
         return where
 
     def sql(self) -> str:
+        """Also sets `few`: whether the rows are only events that carry a property value."""
         keys = list(self.key_params)
+        self.few = False
         if len(keys) == 1 and EVENT_PROPS_ENABLED:
             key = self.key_params[keys[0]]
             parts = [self._select("event_props", lambda k: "value", [f"key = {key}"])]
@@ -146,6 +149,8 @@ class _Rows:
                 parts.append(self._select(
                     "events", lambda k: NONE,
                     ["type != 'engagement'", f"NOT has(`meta.key`, {key})"], skip_props=True))
+            else:
+                self.few = True
             return " UNION ALL ".join(parts)
         return self._select("events", self._meta_value, ["type != 'engagement'"])
 
@@ -158,26 +163,36 @@ class _Rows:
         return f"SELECT {', '.join(self._columns(value_of))} FROM {table} WHERE {_and(where)}"
 
 
-def _sessions_subquery(rows: _Rows, ids_sql: str) -> str:
-    """The merged sessions of the matching events (found by their key: site, start, id)."""
+def _session_keys(rows: _Rows, ids_sql: str, few: bool) -> str:
+    """Which rows of a session-keyed aggregate (sessions, page_visits) the matching events need:
+    session starts from the earliest start of those events to the range end (so FINAL merges only
+    those parts and granules), and, when the events are few (no "(none)" rows, which cover nearly
+    every session), exactly their (start, id) keys."""
+    cond = (f"site_id = {rows.site} AND session_start >= (SELECT min(sst) FROM ({ids_sql})) "
+            f"AND session_start < {rows.end}")
+    if few:
+        cond += f" AND (session_start, session_id) IN (SELECT sst, sid FROM ({ids_sql}))"
+    return cond
+
+
+def _sessions_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
+    """The merged sessions of the matching events."""
     return (
         "SELECT session_id AS s_id, pageviews AS s_pageviews, clicks AS s_clicks, "
         "max_scroll AS s_max_scroll, engaged_ms AS s_engaged_ms, last_activity AS s_last_activity, "
         "session_start AS s_start, finalizeAggregation(entry_page) AS s_entry, "
         "finalizeAggregation(exit_page) AS s_exit "
-        f"FROM sessions FINAL WHERE site_id = {rows.site} "
-        f"AND (session_start, session_id) IN (SELECT sst, sid FROM ({ids_sql}))"
+        f"FROM sessions FINAL WHERE {_session_keys(rows, ids_sql, few)}"
     )
 
 
-def _scroll_subquery(rows: _Rows, ids_sql: str) -> str:
+def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
     """Per session of the matching events: the summed max scroll of its page visits that
     reported one, and how many did."""
     return (
         "SELECT pv_sid, sumIf(pv_scroll, pv_hs = 1) AS pv_sum, countIf(pv_hs = 1) AS pv_n FROM ("
         "SELECT session_id AS pv_sid, max_scroll AS pv_scroll, has_scroll AS pv_hs "
-        f"FROM page_visits FINAL WHERE site_id = {rows.site} "
-        f"AND (session_start, session_id) IN (SELECT sst, sid FROM ({ids_sql}))) GROUP BY pv_sid"
+        f"FROM page_visits FINAL WHERE {_session_keys(rows, ids_sql, few)}) GROUP BY pv_sid"
     )
 
 
@@ -201,13 +216,13 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
         group1 = [*event_dims, "sid"]
         per_session = (
             f"SELECT {', '.join(group1)}, any(sst) AS sst, count() AS ev, "
-            f"countIf(typ = 'pageview') AS pv, uniqState(uid) AS u "
+            f"countIf(typ = 'pageview') AS pv, any(uid) AS u "
             f"FROM ({rows_sql}) GROUP BY {', '.join(group1)}"
         )
-        sessions = _sessions_subquery(rows, rows_sql)
+        sessions = _sessions_subquery(rows, rows_sql, rows.few)
         n = "count()"
         exprs = {
-            "events": "sum(l.ev)", "pageviews": "sum(l.pv)", "visitors": "uniqMerge(l.u)",
+            "events": "sum(l.ev)", "pageviews": "sum(l.pv)", "visitors": "uniq(l.u)",
             "sessions": n, "clickers": "countIf(s.s_clicks > 0)",
             "bounce_rate": rounded_ratio(f"countIf({BOUNCED})", n, 100),
             "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
@@ -228,7 +243,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
         inner = (f"SELECT {', '.join(select)} FROM ({per_session}) AS l "
                  f"INNER JOIN ({sessions}) AS s ON l.sid = s.s_id")
         if "avg_scroll" in metrics:  # page visits without a scroll report read as 0 of 0
-            inner += f" LEFT JOIN ({_scroll_subquery(rows, rows_sql)}) AS p ON l.sid = p.pv_sid"
+            inner += f" LEFT JOIN ({_scroll_subquery(rows, rows_sql, rows.few)}) AS p ON l.sid = p.pv_sid"
         if where:
             inner += f" WHERE {_and(where)}"
         if dims:
