@@ -3,6 +3,16 @@
 Writes go to ReplacingMergeTree tables (a change is a new row with a higher version) and then
 refresh the snapshot; other processes sharing a ClickHouse server pick changes up on their
 periodic refresh. Key lookups on the request path never touch the store.
+
+Safe under concurrency (embedded and server mode):
+- Ids of sites and goals are random 31-bit numbers checked against every row ever written
+  (deleted ones too), allocated and inserted under one lock per process, so two creations can
+  never share an id; processes sharing a server draw from 2^31 values (a collision is negligible).
+- Two processes creating the same domain at once: both insert, then each re-reads the live rows
+  for that domain; every creator but the first (lowest version) withdraws its row and answers 409.
+- Deletions and revocations are tombstones with a version above every ordinary version, so a
+  concurrent PATCH (an ordinary newer row) can never bring a deleted site or a revoked key back;
+  deleting a site also revokes its keys and deletes its goals.
 """
 
 from __future__ import annotations
@@ -35,8 +45,17 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
+# Ordinary rows have version = time_ns (< 2^63 until the year 2262); tombstones sort above all.
+TOMBSTONE = 2**63
+MAX_ID = 2**31 - 1
+
+
 def _version() -> int:
     return time.time_ns()
+
+
+def _tombstone() -> int:
+    return TOMBSTONE + time.time_ns()
 
 
 def _now() -> dt.datetime:
@@ -49,6 +68,9 @@ def normalize_domain(domain: str) -> str:
     value = value.removeprefix("www.")
     if not _DOMAIN.match(value):
         raise RegistryError("domain", "must be a host name such as example.com")
+    if value.isdigit():
+        # Admin routes and the CLI take a site id or a domain: "1" must mean one thing.
+        raise RegistryError("domain", "an all-digit name is not a host name (it would read as a site id)")
     return value
 
 
@@ -87,6 +109,7 @@ class Registry:
         # Refreshes run one at a time: a periodic refresh that read the tables before a write
         # must not install its older snapshot after the writer's own refresh.
         self._refresh_lock = threading.Lock()
+        self._write_lock = threading.RLock()
 
     # --- reading (in memory) ------------------------------------------------------------
 
@@ -165,38 +188,67 @@ class Registry:
     def create_site(self, domain: str, timezone: str = "UTC") -> Site:
         domain = normalize_domain(domain)
         timezone = check_timezone(timezone or "UTC")
-        self.refresh()
-        if domain in self.snapshot.sites_by_domain:
-            raise RegistryError("domain", f"a site for {domain} already exists", status=409)
-        used = {row[0] for row in self.store.rows("SELECT site_id FROM sites")}
-        site_id = max(used, default=0) + 1
-        self._insert_site(Site(site_id, domain, timezone), deleted=0)
-        self.refresh()
-        return self.snapshot.sites[site_id]
+        with self._write_lock:
+            self.refresh()
+            if domain in self.snapshot.sites_by_domain:
+                raise RegistryError("domain", f"a site for {domain} already exists", status=409)
+            site_id = self._new_id("SELECT site_id FROM sites WHERE site_id = {id:UInt32} LIMIT 1", {})
+            version = _version()
+            self._insert_site(Site(site_id, domain, timezone), deleted=0, version=version)
+            # Another process may have created the same domain at the same moment.
+            live = self.store.rows(
+                "SELECT site_id, version FROM sites FINAL WHERE domain = {d:String} AND deleted = 0",
+                {"d": domain},
+            )
+            first = min(live, key=lambda row: (row[1], row[0]), default=(site_id, version))
+            if first[0] != site_id:
+                self._insert_site(Site(site_id, domain, timezone), deleted=1, version=_tombstone())
+                self.refresh()
+                raise RegistryError("domain", f"a site for {domain} already exists", status=409)
+            self.refresh()
+            return self.snapshot.sites[site_id]
+
+    def _new_id(self, exists_sql: str, parameters: dict) -> int:
+        """A random id in [1, 2^31) that no row (deleted ones included) has ever used."""
+        for _ in range(20):
+            candidate = secrets.randbelow(MAX_ID) + 1
+            if not self.store.rows(exists_sql, {**parameters, "id": candidate}):
+                return candidate
+        raise RegistryError("id", "could not allocate a free id", status=500)
 
     def update_site(self, site_ref: str | int, timezone: str) -> Site:
-        site = self.require_site(site_ref)
-        updated = Site(site.site_id, site.domain, check_timezone(timezone))
-        self._insert_site(updated, deleted=0)
-        if updated.timezone != site.timezone:
-            from engine.rollups import invalidate_site
+        with self._write_lock:
+            site = self.require_site(site_ref)
+            updated = Site(site.site_id, site.domain, check_timezone(timezone))
+            self._insert_site(updated, deleted=0)
+            if updated.timezone != site.timezone:
+                from engine.rollups import invalidate_site
 
-            invalidate_site(self.store, site.site_id)  # its rollup days were the old zone's days
-        self.refresh()
-        return updated
+                invalidate_site(self.store, site.site_id)  # its rollup days were the old zone's days
+            self.refresh()
+            if self.site(site.site_id) is None:
+                # Deleted meanwhile (by another process): the tombstone wins; say so.
+                raise RegistryError("site", f"no site {site_ref!r}", status=404)
+            return updated
 
     def delete_site(self, site_ref: str | int) -> Site:
-        """Removes the site and its keys and goals from use. Its events stay in the store
-        (a new site never reuses the id), and can be dropped with ClickHouse if wanted."""
-        site = self.require_site(site_ref)
-        self._insert_site(site, deleted=1)
-        self.refresh()
-        return site
+        """Removes the site and its keys and goals from use (tombstones: nothing can bring them
+        back). Its events stay in the store (a new site never reuses the id) and can be dropped
+        with ClickHouse if wanted."""
+        with self._write_lock:
+            site = self.require_site(site_ref)
+            self._insert_site(site, deleted=1, version=_tombstone())
+            for key in self.keys(site.site_id):
+                self._insert_key(key, revoked=1, version=_tombstone())
+            for goal in self.goals(site.site_id):
+                self._insert_goal(goal, deleted=1, version=_tombstone())
+            self.refresh()
+            return site
 
-    def _insert_site(self, site: Site, deleted: int) -> None:
+    def _insert_site(self, site: Site, deleted: int, version: int | None = None) -> None:
         self.store.insert_columns(
             "sites",
-            [[site.site_id], [site.domain], [site.timezone], [_now()], [deleted], [_version()]],
+            [[site.site_id], [site.domain], [site.timezone], [_now()], [deleted], [version or _version()]],
             ["site_id", "domain", "timezone", "created_at", "deleted", "version"],
         )
 
@@ -209,8 +261,12 @@ class Registry:
             raise RegistryError("permissions", "a key needs read and/or tracker permission")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32).replace("-", "a").replace("_", "b")
         key = ApiKey(hash_key(plaintext), plaintext[:10], site.site_id, name[:200], read, track)
-        self._insert_key(key, revoked=0)
-        self.refresh()
+        with self._write_lock:
+            self._insert_key(key, revoked=0)
+            self.refresh()
+            if self.site(site.site_id) is None:
+                self._insert_key(key, revoked=1, version=_tombstone())
+                raise RegistryError("site", f"no site {site_ref!r}", status=404)
         return plaintext, key
 
     def revoke_key(self, prefix_or_key: str) -> ApiKey:
@@ -220,15 +276,16 @@ class Registry:
         ]
         if len(matches) != 1:
             raise RegistryError("key", "no single active key with that prefix", status=404)
-        self._insert_key(matches[0], revoked=1)
-        self.refresh()
+        with self._write_lock:
+            self._insert_key(matches[0], revoked=1, version=_tombstone())
+            self.refresh()
         return matches[0]
 
-    def _insert_key(self, key: ApiKey, revoked: int) -> None:
+    def _insert_key(self, key: ApiKey, revoked: int, version: int | None = None) -> None:
         self.store.insert_columns(
             "api_keys",
             [[key.key_hash], [key.key_prefix], [key.site_id], [key.name], [int(key.can_read)],
-             [int(key.can_track)], [_now()], [revoked], [_version()]],
+             [int(key.can_track)], [_now()], [revoked], [version or _version()]],
             ["key_hash", "key_prefix", "site_id", "name", "can_read", "can_track", "created_at",
              "revoked", "version"],
         )
@@ -245,11 +302,17 @@ class Registry:
             raise RegistryError("match", "a pageview goal needs a path such as /pricing or /blog/*")
         if goal_type == "custom" and not match:
             match = name
-        used = {row[0] for row in self.store.rows(
-            "SELECT goal_id FROM goals WHERE site_id = {s:UInt32}", {"s": site.site_id})}
-        goal = Goal(max(used, default=0) + 1, site.site_id, name, goal_type, match)
-        self._insert_goal(goal, deleted=0)
-        self.refresh()
+        with self._write_lock:
+            goal_id = self._new_id(
+                "SELECT goal_id FROM goals WHERE site_id = {s:UInt32} AND goal_id = {id:UInt32} LIMIT 1",
+                {"s": site.site_id},
+            )
+            goal = Goal(goal_id, site.site_id, name, goal_type, match)
+            self._insert_goal(goal, deleted=0)
+            self.refresh()
+            if self.site(site.site_id) is None:
+                self._insert_goal(goal, deleted=1, version=_tombstone())
+                raise RegistryError("site", f"no site {site_ref!r}", status=404)
         return goal
 
     def delete_goal(self, site_ref: str | int, goal_id: int) -> Goal:
@@ -257,14 +320,15 @@ class Registry:
         goal = next((g for g in self.goals(site.site_id) if g.goal_id == goal_id), None)
         if goal is None:
             raise RegistryError("goal_id", f"no goal {goal_id} on {site.domain}", status=404)
-        self._insert_goal(goal, deleted=1)
-        self.refresh()
+        with self._write_lock:
+            self._insert_goal(goal, deleted=1, version=_tombstone())
+            self.refresh()
         return goal
 
-    def _insert_goal(self, goal: Goal, deleted: int) -> None:
+    def _insert_goal(self, goal: Goal, deleted: int, version: int | None = None) -> None:
         self.store.insert_columns(
             "goals",
             [[goal.goal_id], [goal.site_id], [goal.name], [goal.type], [goal.match_value],
-             [_now()], [deleted], [_version()]],
+             [_now()], [deleted], [version or _version()]],
             ["goal_id", "site_id", "name", "type", "match_value", "created_at", "deleted", "version"],
         )

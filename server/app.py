@@ -75,6 +75,7 @@ def create_app(config: Config | None = None) -> Starlette:
             # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
             await app.state.writer.close()
             app.state.store.close()
+            app.state.ingest_store.close()
             log.info("stopped; %d events written, %d left in the spool",
                      app.state.writer.inserted_rows, app.state.writer.pending)
 
@@ -114,8 +115,14 @@ def _open(app: Starlette, config: Config) -> None:
         log.info("schema migrations applied: %s", ", ".join(applied))
     registry = Registry(store)
     registry.refresh()
+    # Ingestion has its own store clients (inserts, session lookups, readiness), so a burst of
+    # queries holding every query client never delays an insert or an acknowledgement.
+    ingest_store = Store(StoreConfig(
+        dsn=config.clickhouse_url, pool_size=2, query_timeout_s=config.query_timeout_s,
+        query_max_memory=config.query_max_memory, fault_insert_file=config.fault_insert_file,
+    ))
     writer = BatchWriter(
-        store, "events", EVENT_COLUMNS, os.path.join(config.data_dir, "spool"),
+        ingest_store, "events", EVENT_COLUMNS, os.path.join(config.data_dir, "spool"),
         max_batch=config.batch_size, max_age_s=config.flush_interval_s,
         busy_age_s=config.busy_flush_interval_s,
         max_spool_bytes=config.max_spool_bytes,
@@ -124,10 +131,11 @@ def _open(app: Starlette, config: Config) -> None:
     hasher = VisitorHasher(secret)
     geo = GeoLocator(config.geoip_path)
     app.state.store = store
+    app.state.ingest_store = ingest_store
     app.state.registry = registry
     app.state.writer = writer
     app.state.ingestor = Ingestor(
-        writer, Sessionizer(store), hasher, geo, RateLimiter()
+        writer, Sessionizer(ingest_store), hasher, geo, RateLimiter()
     )
     app.state.importer = Importer(store, hasher, secret, geo)
     app.state.rollups = RollupMaintainer(

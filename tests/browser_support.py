@@ -28,7 +28,8 @@ import threading
 import time
 
 import httpx
-import pytest
+
+from tests.conftest import missing_resource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = os.environ.get("CLICKPORT_CHROMIUM", "/usr/bin/chromium")
@@ -58,7 +59,7 @@ def skip_reason() -> str | None:
 def require_browser() -> None:
     reason = skip_reason()
     if reason:
-        pytest.skip(reason, allow_module_level=True)
+        missing_resource(reason, module_level=True)
 
 
 def free_port() -> int:

@@ -32,6 +32,18 @@ os.environ.setdefault("CLICKPORT_ROLLUP_INTERVAL_S", "0")
 _domains = itertools.count(1)
 _ips = itertools.count(1)
 
+# Under CI a test that cannot run is a failure, never a quiet skip (a suite that skipped most of
+# its HTTP tests once passed with exit 0). Locally a missing resource still skips, with the reason.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_resource(reason: str, module_level: bool = False) -> None:
+    """Call when a test resource (download, browser, database file) is unavailable: fails under
+    CI=true, skips otherwise. Never returns."""
+    if IN_CI:
+        pytest.fail(f"missing test resource (CI=true makes this an error): {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=module_level)
+
 
 @pytest.fixture(scope="session")
 def geo_test_db(tmp_path_factory) -> str | None:
@@ -42,7 +54,7 @@ def geo_test_db(tmp_path_factory) -> str | None:
     try:
         return install_test_db(cache)
     except Exception as exc:  # noqa: BLE001 - only when the package registry is unreachable
-        pytest.skip(f"cannot fetch MaxMind's test database from PyPI: {exc}")
+        missing_resource(f"cannot fetch MaxMind's test database from PyPI: {exc}")
 
 
 # The HTTP / ingest / query suites that also run against a ClickHouse server (`pytest -m server_mode`).

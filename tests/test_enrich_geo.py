@@ -21,6 +21,7 @@ from engine.enrich.geo_install import (
     city_db_path,
     install_test_db,
 )
+from tests.conftest import missing_resource
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,7 @@ def test_db_path() -> Path:
     try:
         return install_test_db(cache)
     except GeoInstallError as exc:
-        pytest.skip(f"cannot fetch GeoLite2-City-Test.mmdb with pip (no registry access?): {exc}")
+        missing_resource(f"cannot fetch GeoLite2-City-Test.mmdb with pip (no registry access?): {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +147,15 @@ def _real_db() -> Path | None:
     return path if path.is_file() else None
 
 
-@pytest.mark.skipif(_real_db() is None, reason="DB-IP City Lite not installed "
-                    "(python -m engine.enrich.geo_install --data-dir data)")
+@pytest.fixture(scope="module")
+def real_db() -> Path:
+    path = _real_db()
+    if path is None:
+        missing_resource("DB-IP City Lite not installed "
+                         "(python -m engine.enrich.geo_install --data-dir data)")
+    return path
+
+
 @pytest.mark.parametrize(
     "ip,country",
     [
@@ -158,8 +166,8 @@ def _real_db() -> Path | None:
         ("10.1.2.3", None),
     ],
 )
-def test_real_dbip_database(ip, country):
-    with GeoLocator(_real_db()) as loc:
+def test_real_dbip_database(ip, country, real_db):
+    with GeoLocator(real_db) as loc:
         assert loc.database_type.startswith("DBIP-City")
         geo = loc.lookup(ip)
         if country is None:

@@ -8,10 +8,13 @@ no locks; the store lookups are the only awaits.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from engine.ingest.identity import new_session_id
@@ -77,6 +80,12 @@ class Sessionizer:
         self._complete_since: dt.datetime | None = None
         self._evicted_until = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.store_lookups = 0
+        # Lookups run on their own threads (never the default executor that queries can fill).
+        self._threads = ThreadPoolExecutor(2, thread_name_prefix="clickport-sessions")
+
+    async def _rows(self, sql: str, parameters: dict) -> list[tuple]:
+        call = functools.partial(self._store.rows, sql, parameters)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def _note_eviction(self, session: object) -> None:
         assert isinstance(session, SessionState)
@@ -87,7 +96,7 @@ class Sessionizer:
         complete for the 30-minute rule. Call it once the spool replay has reached the store."""
         attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
         since = now - INACTIVITY
-        rows = await self._store.arows(
+        rows = await self._rows(
             f"SELECT site_id, session_id, session_start, any(user_id), max(last_event), {attrs} "
             "FROM sessions WHERE session_start >= {start:DateTime64(3, 'UTC')} "
             "GROUP BY site_id, session_id, session_start "
@@ -172,7 +181,7 @@ class Sessionizer:
         time_filter = " AND session_start >= {since:DateTime64(3, 'UTC')}" if since else ""
         self.store_lookups += 1
         try:
-            rows = await self._store.arows(
+            rows = await self._rows(
                 f"SELECT session_id, session_start, any(user_id), max(last_event), {attrs} "
                 f"FROM sessions WHERE site_id = {{site:UInt32}} AND {condition}{time_filter} "
                 "GROUP BY session_id, session_start ORDER BY max(last_event) DESC LIMIT 1",
@@ -208,7 +217,7 @@ class Sessionizer:
         if visit is not None:
             return visit
         try:
-            rows = await self._store.arows(
+            rows = await self._rows(
                 "SELECT any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "
                 "FROM page_visits WHERE site_id = {site:UInt32} AND page_visit_id = {pv:UInt64} "
                 "GROUP BY session_start LIMIT 1",

@@ -9,15 +9,21 @@ inserted into ClickHouse in batches by size or age.
 - Backpressure only when the spool itself is full: `put` raises `Overloaded` (→ 503 Retry-After).
 - `close()` flushes what the store will take within its timeout (SIGTERM); anything left stays
   in the spool and is inserted on the next start.
+- Isolation: the spool append + fsync behind every acknowledgement runs on its own thread, and
+  the reading/inserting side on another, never on the default executor that other work (queries)
+  can fill. Give the writer a store of its own (its own client) so inserts never wait for a
+  client that a query holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from engine.ingest.rows import SPOOL_FORMAT, EventRow, encode_row, insert_payload
@@ -68,6 +74,9 @@ class BatchWriter:
         self.insert_seconds = 0.0
         self.inserts = 0
         self.on_insert: Callable[[float, int], None] | None = None
+        # Dedicated threads: one for the fsync side, one for the read-back + insert side.
+        self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-spool")
+        self._insert_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-insert")
         if self._unread:
             log.info("spool: %d rows from before the last stop will be inserted", self._unread)
 
@@ -102,7 +111,7 @@ class BatchWriter:
                 continue
             group, self._waiting = self._waiting, []
             try:
-                await asyncio.to_thread(self.spool.append, [line for line, _ in group])
+                await self._on(self._commit_thread, self.spool.append, [line for line, _ in group])
             except Exception as exc:  # noqa: BLE001 - a disk error: none of these are acknowledged
                 log.error("spool append failed: %s", exc)
                 for _, future in group:
@@ -142,17 +151,21 @@ class BatchWriter:
                 except TimeoutError:
                     pass
                 continue
-            batch = await asyncio.to_thread(self.spool.next_batch, self.max_batch)
+            batch = await self._on(self._insert_thread, self.spool.next_batch, self.max_batch)
             if batch is None:
                 self._unread = 0
                 continue
             await self._insert_until_done(batch)
-            await asyncio.to_thread(self.spool.done, batch)
+            await self._on(self._insert_thread, self.spool.done, batch)
             self._unread = max(0, self._unread - len(batch.lines))
             self._spool_bytes = max(0, self._spool_bytes - (batch.end - batch.start))
             self._unread_since = self._last_insert = time.monotonic()
             if self._spool_bytes < self._next_warning // 4:
                 self._next_warning = max(64 * 1024**2, self._next_warning // 2)
+
+    @staticmethod
+    async def _on(executor: ThreadPoolExecutor, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
 
     def _age_limit(self) -> float:
         """How long accepted rows may wait for their insert. At low traffic (no insert in the last
@@ -171,8 +184,9 @@ class BatchWriter:
         while True:
             started = time.perf_counter()
             try:
-                await asyncio.to_thread(
-                    self.store.insert_raw, self.table, payload, self.columns, SPOOL_FORMAT, batch.token
+                await self._on(
+                    self._insert_thread,
+                    self.store.insert_raw, self.table, payload, self.columns, SPOOL_FORMAT, batch.token,
                 )
             except Exception as exc:  # noqa: BLE001 - any failure: keep the batch and retry
                 self.failed_attempts += 1
@@ -203,6 +217,8 @@ class BatchWriter:
         if pending:
             log.warning("stopping with %d rows still spooled; they are inserted on the next start",
                         self._unread)
+        self._commit_thread.shutdown(wait=not pending, cancel_futures=True)
+        self._insert_thread.shutdown(wait=not pending, cancel_futures=True)
         self.spool.close()
 
     def stats(self) -> dict[str, Any]:
