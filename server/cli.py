@@ -168,8 +168,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Clickport on http://{args.host}:{args.port}  store: {config.clickhouse_url}")
     print(f"Admin token: in {admin_token_path(config.data_dir)} (or CLICKPORT_ADMIN_TOKEN)")
     # One process: the embedded store belongs to exactly one process (and chDB is not fork-safe).
+    # uvicorn's proxy-header handling trusts exactly the proxies the app trusts (one list).
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=30, log_config=None)
+                access_log=False, timeout_graceful_shutdown=30, log_config=None,
+                proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value() or "")
     return 0
 
 

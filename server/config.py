@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
 
 from engine.store import default_dsn
-
-
-def _networks(text: str) -> tuple[ipaddress._BaseNetwork, ...]:
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+from server.client_ip import TrustedProxies
 
 
 @dataclass(frozen=True)
@@ -20,7 +16,7 @@ class Config:
     clickhouse_url: str
     admin_token: str
     geoip_path: str | None
-    trusted_proxies: tuple = field(default_factory=tuple)
+    trusted_proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(()))
     max_body_bytes: int = 64 * 1024
     query_timeout_s: float = 20.0
     query_max_memory: int = 4 * 1024**3
@@ -49,7 +45,8 @@ class Config:
             clickhouse_url=env.get("CLICKPORT_CLICKHOUSE_URL") or default_dsn(data_dir),
             admin_token=env.get("CLICKPORT_ADMIN_TOKEN") or load_or_create_admin_token(data_dir),
             geoip_path=env.get("CLICKPORT_GEOIP_PATH") or default_geoip_path(data_dir),
-            trusted_proxies=_networks(env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
+            trusted_proxies=TrustedProxies.parse(
+                env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
             max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),

@@ -27,7 +27,8 @@ def test_parallel_site_creations_get_distinct_ids_and_keys_stay_scoped(client, a
         created = list(pool.map(create, range(10)))
     ids = [site["id"] for site, _ in created]
     assert len(set(ids)) == 10
-    listed = {s["id"]: s["domain"] for s in client.get("/api/admin/sites", headers=admin_headers).json()["sites"]}
+    sites = client.get("/api/admin/sites", headers=admin_headers).json()["sites"]
+    listed = {s["id"]: s["domain"] for s in sites}
     for site, key in created:
         assert listed[site["id"]] == site["domain"]  # no merged rows: each id keeps its own domain
         r = client.get("/api/realtime", headers={"x-api-key": key})

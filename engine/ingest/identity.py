@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import os
 import secrets
+import socket
 import threading
 import time
 from zoneinfo import ZoneInfo
@@ -33,11 +34,46 @@ def load_or_create_secret(path: str) -> bytes:
     return secret
 
 
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
+def normalize_ip(text: str) -> str | None:
+    """One spelling per address (SPEC §2), or None if `text` is not an IP address: IPv4 dotted
+    quad; IPv6 in RFC 5952 form, an IPv4-mapped IPv6 address as IPv4; a port or brackets
+    ("1.2.3.4:80", "[::1]:443") dropped. Uses the C parsers (cheap on the hot path)."""
+    text = text.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        text = text[1:end] if end > 0 else text
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]  # IPv4 with a port
+    try:
+        if ":" in text:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+            if packed[:12] == _V4_MAPPED:
+                return socket.inet_ntop(socket.AF_INET, packed[12:])
+            return socket.inet_ntop(socket.AF_INET6, packed)
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
+        return None
+
+
+def rate_limit_prefix(ip: str) -> str:
+    """What one visitor's rate-limit bucket is keyed by: the IPv4 address, or the IPv6 /64 (a
+    host usually holds a whole /64, so per-/128 buckets would be free to multiply)."""
+    address = normalize_ip(ip) or ip
+    if ":" not in address:
+        return address
+    packed = socket.inet_pton(socket.AF_INET6, address)
+    return socket.inet_ntop(socket.AF_INET6, packed[:8] + b"\x00" * 8) + "/64"
+
+
 class VisitorHasher:
     def __init__(self, secret: bytes):
         self._secret = secret[:64]
 
     def visitor_id(self, moment: dt.datetime, tz: ZoneInfo, site_id: int, ip: str, ua: str) -> int:
+        ip = normalize_ip(ip) or ip
         day = moment.astimezone(tz).date().isoformat()
         digest = hashlib.blake2b(
             f"{day}\x00{site_id}\x00{ip}\x00{ua}".encode(), digest_size=8, key=self._secret
@@ -45,8 +81,9 @@ class VisitorHasher:
         return int.from_bytes(digest, "big")
 
     def ip_key(self, ip: str) -> int:
-        """A stable in-memory key for an IP (rate limiting) that is not the IP itself."""
-        digest = hashlib.blake2b(ip.encode(), digest_size=8, key=self._secret).digest()
+        """A stable in-memory key for an IP's rate-limit bucket (IPv6: its /64) that is not the
+        IP itself."""
+        digest = hashlib.blake2b(rate_limit_prefix(ip).encode(), digest_size=8, key=self._secret).digest()
         return int.from_bytes(digest, "big")
 
 

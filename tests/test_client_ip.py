@@ -1,0 +1,78 @@
+"""The visitor's IP per SPEC §2: X-Forwarded-For walked from the right past trusted proxies,
+one normalized spelling per address, IPv6 rate-limited per /64 (issue 10)."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from engine.ingest.identity import VisitorHasher, normalize_ip, rate_limit_prefix
+from server.client_ip import TrustedProxies, client_ip
+from tests.conftest import CHROME_UA, fresh_ip
+
+TRUST = TrustedProxies.parse("127.0.0.1/32, ::1/128, 10.0.0.0/8")
+
+
+@pytest.mark.parametrize("peer,forwarded,api,expected", [
+    # nginx `$proxy_add_x_forwarded_for`: the client's own header, then the real client address.
+    ("127.0.0.1", "6.6.6.6, 203.0.113.7", False, "203.0.113.7"),
+    ("127.0.0.1", "6.6.6.6, 203.0.113.7, 10.1.1.1", False, "203.0.113.7"),  # two proxies
+    ("127.0.0.1", "203.0.113.7", False, "203.0.113.7"),
+    ("127.0.0.1", "10.1.1.1, 10.2.2.2", False, "10.1.1.1"),  # all trusted: the leftmost
+    ("127.0.0.1", "garbage, 10.2.2.2", False, "10.2.2.2"),
+    ("127.0.0.1", "", False, "127.0.0.1"),
+    ("198.51.100.9", "6.6.6.6", False, "198.51.100.9"),  # an untrusted peer's header is ignored
+    ("198.51.100.9", "203.0.113.7, 6.6.6.6", True, "203.0.113.7"),  # API sender: its first entry
+    ("198.51.100.9", "nonsense", True, "198.51.100.9"),
+    ("::ffff:127.0.0.1", "::FFFF:203.0.113.7", False, "203.0.113.7"),
+    ("::1", "2001:DB8:0:0:0:0:0:1", False, "2001:db8::1"),
+    ("127.0.0.1", "[2001:db8::1]:4711, 10.0.0.1", False, "2001:db8::1"),
+])
+def test_forwarded_for_is_walked_from_the_right(peer, forwarded, api, expected):
+    assert client_ip(peer, forwarded, TRUST, api) == expected
+
+
+def test_normalization_gives_one_spelling_per_address():
+    spellings = ["2001:db8::1", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "[2001:db8::1]:80"]
+    assert {normalize_ip(s) for s in spellings} == {"2001:db8::1"}
+    assert normalize_ip("::ffff:192.0.2.1") == normalize_ip("192.0.2.1") == "192.0.2.1"
+    hasher = VisitorHasher(b"k" * 32)
+    assert len({hasher.ip_key(s) for s in spellings}) == 1
+
+
+def test_ipv6_hosts_of_one_64_share_a_rate_limit_bucket():
+    assert rate_limit_prefix("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert rate_limit_prefix("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert rate_limit_prefix("2001:db8:1:3::1") != rate_limit_prefix("2001:db8:1:2::1")
+    hasher = VisitorHasher(b"k" * 32)
+    assert hasher.ip_key("2001:db8:1:2::1") == hasher.ip_key("2001:db8:1:2::abcd")
+    assert hasher.ip_key("192.0.2.1") != hasher.ip_key("192.0.2.2")
+
+
+def test_trust_list_is_shared_with_uvicorn():
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    hosts = _TrustedHosts(TRUST.uvicorn_value())
+    assert "10.9.9.9" in hosts and "127.0.0.1" in hosts and "8.8.8.8" not in hosts
+    assert hosts.get_trusted_client_address("6.6.6.6, 203.0.113.7, 10.1.1.1")[0] == "203.0.113.7"
+
+
+def test_a_client_cannot_dodge_the_rate_limit_behind_an_appending_proxy(app, client, new_site):
+    """Behind a trusted proxy that appends the real address, a client varying the leftmost
+    entry still meets its own rate limit (was: 70 of 70 accepted)."""
+    site = new_site()
+    real = fresh_ip()
+    proxied = TestClient(app, client=("127.0.0.1", 40000))  # the peer is a trusted proxy
+    proxied.portal = client.portal  # the running app's event loop (no second lifespan)
+    before = app.state.ingestor.dropped.get("rate_limit", 0)
+    codes = []
+    for i in range(70):
+        r = proxied.post(
+            "/api/collect",
+            json={"type": "pageview", "url": f"https://{site.domain}/p{i}", "domain": site.domain},
+            headers={"User-Agent": CHROME_UA, "X-Forwarded-For": f"6.6.{i // 256}.{i % 256}, {real}",
+                     "Content-Type": "text/plain"},
+        )
+        codes.append(r.status_code)
+    assert set(codes) <= {200, 202, 204}
+    assert app.state.ingestor.dropped.get("rate_limit", 0) - before >= 5
