@@ -178,7 +178,7 @@ class BatchWriter:
     async def _insert_until_done(self, batch: Batch) -> None:
         # The spool lines are the insert payload (JSONCompactEachRow): joining them is the only
         # work in Python; the engine parses them in native code with the GIL released.
-        payload = await asyncio.to_thread(insert_payload, batch.lines)
+        payload = await self._on(self._insert_thread, insert_payload, batch.lines)
         rows = len(batch.lines)
         delay = 0.1
         while True:
