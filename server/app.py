@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,6 +22,7 @@ from engine.ingest.rows import EVENT_COLUMNS
 from engine.ingest.sessions import Sessionizer
 from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
+from engine.query.admission import Admission, Limits
 from engine.registry import Registry
 from engine.rollups import RollupMaintainer
 from engine.store import Store, StoreConfig
@@ -96,6 +98,7 @@ def create_app(config: Config | None = None) -> Starlette:
     )
     app.lean_routes = {"/api/event": post_event, "/api/collect": routes_browser.collect}
     app.state.config = config
+    app.state.http_outcomes = {}
     return app
 
 
@@ -103,7 +106,8 @@ def _open(app: Starlette, config: Config) -> None:
     os.makedirs(config.data_dir, exist_ok=True)
     store = Store(StoreConfig(
         dsn=config.clickhouse_url,
-        pool_size=config.pool_size,
+        # Each admitted request may run its comparison period on a second client at once.
+        pool_size=max(config.pool_size, 2 * config.query_concurrency),
         query_timeout_s=config.query_timeout_s,
         query_max_memory=config.query_max_memory,
         fault_insert_file=config.fault_insert_file,
@@ -131,6 +135,13 @@ def _open(app: Starlette, config: Config) -> None:
     hasher = VisitorHasher(secret)
     geo = GeoLocator(config.geoip_path)
     app.state.store = store
+    app.state.admission = Admission(Limits(
+        concurrency=config.query_concurrency, per_site=config.query_per_site,
+        queue=config.query_queue, per_site_queue=config.query_per_site_queue,
+    ))
+    # Admitted queries run here: never on the default executor, never more than admitted.
+    app.state.query_threads = ThreadPoolExecutor(config.query_concurrency,
+                                                 thread_name_prefix="clickport-query")
     app.state.ingest_store = ingest_store
     app.state.registry = registry
     app.state.writer = writer

@@ -19,6 +19,10 @@ class Config:
     trusted_proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(()))
     max_body_bytes: int = 64 * 1024
     query_timeout_s: float = 20.0
+    query_concurrency: int = max(2, os.cpu_count() or 2)
+    query_per_site: int = max(1, (os.cpu_count() or 2) // 2)
+    query_queue: int = 32
+    query_per_site_queue: int = 8
     query_max_memory: int = 4 * 1024**3
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2
@@ -49,6 +53,10 @@ class Config:
                 env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
             max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
+            query_concurrency=int(env.get("CLICKPORT_QUERY_CONCURRENCY", cls.query_concurrency)),
+            query_per_site=int(env.get("CLICKPORT_QUERY_PER_SITE", cls.query_per_site)),
+            query_queue=int(env.get("CLICKPORT_QUERY_QUEUE", cls.query_queue)),
+            query_per_site_queue=int(env.get("CLICKPORT_QUERY_PER_SITE_QUEUE", cls.query_per_site_queue)),
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
             busy_flush_interval_s=float(env.get("CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8)),

@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine.errors import FieldError
@@ -49,6 +49,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, messages.get(exc.status_code, str(exc.detail)), exc.headers)
 
 
+class ClientGone(Exception):
+    """The client disconnected before its answer (mid-body, or while its query ran)."""
+
+
+# Closed Request: nginx's convention for "the client went away"; the answer reaches no one.
+CLIENT_GONE_STATUS = 499
+
+
+def count_client_gone(app) -> None:
+    outcomes = getattr(app.state, "http_outcomes", None)
+    if outcomes is not None:
+        outcomes["client_disconnect"] = outcomes.get("client_disconnect", 0) + 1
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A quiet, counted outcome (metric clickport_client_disconnects_total), never an error."""
+    count_client_gone(request.app)
+    return Response(status_code=CLIENT_GONE_STATUS)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log (which never holds IPs), never to the client.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -56,5 +76,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 HANDLERS = {
-    ApiError: api_error, FieldError: field_error, HTTPException: http_error, Exception: server_error,
+    ApiError: api_error, FieldError: field_error, HTTPException: http_error,
+    ClientGone: client_gone, ClientDisconnect: client_gone, Exception: server_error,
 }

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from engine.errors import FieldError
-from server.errors import ApiError, error_response
+from server.errors import CLIENT_GONE_STATUS, ApiError, count_client_gone, error_response
 
 log = logging.getLogger("clickport.http")
 
@@ -32,6 +32,9 @@ async def serve(app, endpoint, route: str, scope: Scope, receive: Receive, send:
         response = error_response(exc.status, exc.message, exc.headers)
     except FieldError as exc:
         response = error_response(exc.status, str(exc))
+    except ClientDisconnect:  # mid-body: a quiet, counted outcome, not an error
+        count_client_gone(app)
+        response = Response(status_code=CLIENT_GONE_STATUS)
     except Exception:  # noqa: BLE001 - never a stack trace to the client
         log.exception("unhandled error on POST %s", route)
         response = error_response(500, "internal error; the server log has the details")

@@ -28,6 +28,13 @@ def build_metrics(app) -> Metrics:
     metrics.gauge("clickport_events_pending", lambda: state.writer.pending)
     metrics.gauge("clickport_spool_bytes", lambda: state.writer.stats()["spool_bytes"])
     metrics.gauge("clickport_insert_failures_total", lambda: state.writer.failed_attempts)
+    metrics.gauge("clickport_queries_running", lambda: state.admission.running)
+    metrics.gauge("clickport_queries_queued", lambda: state.admission.stats()["queued"])
+    for reason in ("site_busy", "server_busy", "deadline_in_queue"):
+        metrics.gauge(f"clickport_queries_rejected_{reason}_total",
+                      lambda reason=reason: state.admission.rejected[reason])
+    metrics.gauge("clickport_client_disconnects_total",
+                  lambda: state.http_outcomes.get("client_disconnect", 0))
     for reason in ("dnt", "bot", "rate_limit"):
         metrics.gauge(f"clickport_events_dropped_{reason}_total",
                       lambda reason=reason: state.ingestor.dropped.get(reason, 0))

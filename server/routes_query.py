@@ -11,9 +11,12 @@ id (bound as a query parameter) to the engine. Tests may freeze the clock by set
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.query import run as engine
+from engine.query.admission import CURRENT, Budget, DeadlineExceeded, Rejected, kill_sql
 from engine.query.breakdowns import BREAKDOWNS, breakdown_body, check_params, date_range_params
 from engine.query.funnel import funnel_sync
 from engine.query.goals import goals_sync
@@ -31,7 +35,7 @@ from engine.query.props import prop_keys_sync
 from engine.query.realtime import realtime_sync
 from engine.store import QueryLimitError
 from server.csv_export import funnel_csv, goals_csv, query_csv, wants_csv
-from server.errors import ApiError
+from server.errors import ApiError, ClientGone
 from server.jsonresp import json_response
 from server.requests import authenticate, read_json
 
@@ -43,18 +47,68 @@ def _now(request: Request) -> dt.datetime:
     return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
 
-async def _run(fn, *args) -> Any:
-    # A QueryError (the engine's FieldError) becomes its 400 in server.errors.
+async def _run(request: Request, site_id: int, fn, *args) -> Any:
+    """Run `fn(*args)` (which queries the store) under admission control and one end-to-end
+    deadline (queue wait included): over the limits 429/503 with Retry-After at once; past the
+    deadline 503; when the deadline passes or the client disconnects, the request's ClickHouse
+    statements are killed. A QueryError (the engine's FieldError) becomes its 400 in server.errors."""
+    state = request.app.state
+    timeout = state.config.query_timeout_s
+    budget = Budget(deadline=time.monotonic() + timeout)
     try:
-        return await asyncio.to_thread(fn, *args)
-    except QueryLimitError as exc:
-        log.warning("query hit a limit: %s", exc)
-        raise ApiError(
-            503,
-            "the query exceeded its time or memory limit; try a shorter date range or fewer "
-            "dimensions",
-            headers={"Retry-After": "10"},
-        ) from None
+        await state.admission.acquire(site_id, budget)
+    except Rejected as exc:
+        raise ApiError(exc.status, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
+    except DeadlineExceeded:
+        raise _deadline_error(timeout) from None
+    context = contextvars.copy_context()
+    context.run(CURRENT.set, budget)
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(state.query_threads, functools.partial(context.run, fn, *args))
+    # The slot is held until the worker thread is really done (a killed statement ends quickly).
+    work.add_done_callback(lambda done: (state.admission.release(site_id), done.exception()))
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        finished, _ = await asyncio.wait({work, gone}, timeout=max(0.0, budget.remaining()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if work in finished:
+        try:
+            return work.result()
+        except QueryLimitError as exc:
+            log.warning("query hit a limit: %s", exc)
+            raise ApiError(
+                503,
+                "the query exceeded its time or memory limit; try a shorter date range or fewer "
+                "dimensions",
+                headers={"Retry-After": "10"},
+            ) from None
+    await _kill(state, budget)
+    if gone in finished:
+        raise ClientGone()
+    raise _deadline_error(timeout)
+
+
+def _deadline_error(timeout: float) -> ApiError:
+    return ApiError(503, f"the query did not finish within its {timeout:g} s deadline (time spent "
+                         "waiting for a slot included); try a shorter date range or retry later",
+                    headers={"Retry-After": "10"})
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body, if any, has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _kill(state, budget: Budget) -> None:
+    try:
+        await asyncio.wait_for(state.ingest_store.acommand(kill_sql(), {"tag": budget.tag}), 5)
+    except Exception as exc:  # noqa: BLE001 - the statement's own time cap still ends it
+        log.warning("could not cancel a query: %s", exc)
 
 
 def _columns(query: Query) -> list[str]:
@@ -67,8 +121,9 @@ async def post_query(request: Request) -> Response:
     body = await read_json(request, state.config.max_body_bytes)
     as_csv = wants_csv(request)
     if as_csv:
-        body = await _run(_without_comparison, body)
-    result = await _run(engine.run_query_sync, state.store, site.site_id, body, _now(request))
+        body = _without_comparison(body)
+    result = await _run(request, site.site_id, engine.run_query_sync, state.store, site.site_id, body,
+                        _now(request))
     if as_csv:
         return query_csv(_columns(body), result, "query.csv")
     return json_response(result)
@@ -83,7 +138,7 @@ async def post_funnel(request: Request) -> Response:
     _, site = authenticate(request, "read")
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
-    result = await _run(funnel_sync, state.store, site.site_id, body, _now(request))
+    result = await _run(request, site.site_id, funnel_sync, state.store, site.site_id, body, _now(request))
     if wants_csv(request):
         return funnel_csv(result)
     return json_response(result)
@@ -94,8 +149,16 @@ async def get_realtime(request: Request) -> Response:
     params = dict(request.query_params)
     check_params(params, ())
     store = request.app.state.store
-    result = await _run(realtime_sync, store, site.site_id, _now(request), engine.settings(store))
+    result = await _run(request, site.site_id, _realtime, store, site.site_id, _now(request))
     return json_response(result)
+
+
+def _realtime(store, site_id: int, now: dt.datetime) -> dict:
+    return realtime_sync(store, site_id, now, engine.settings(store))
+
+
+def _prop_keys(store, site_id: int, params: dict[str, str], now: dt.datetime) -> dict:
+    return prop_keys_sync(store, site_id, params, now, engine.settings(store))
 
 
 def _goals(store, site_id: int, goals, params: dict[str, str], now: dt.datetime) -> dict:
@@ -110,8 +173,8 @@ async def get_goals(request: Request) -> Response:
     _, site = authenticate(request, "read")
     state = request.app.state
     goals = state.registry.goals(site.site_id)
-    result = await _run(_goals, state.store, site.site_id, goals, dict(request.query_params),
-                        _now(request))
+    result = await _run(request, site.site_id, _goals, state.store, site.site_id, goals,
+                        dict(request.query_params), _now(request))
     if wants_csv(request):
         return goals_csv(result)
     return json_response(result)
@@ -129,13 +192,13 @@ def _breakdown_route(name: str) -> Callable:
         _, site = authenticate(request, "read")
         if name == "props" and "key" not in request.query_params:
             store = request.app.state.store
-            result = await _run(prop_keys_sync, store, site.site_id, dict(request.query_params),
-                                _now(request), engine.settings(store))
+            result = await _run(request, site.site_id, _prop_keys, store, site.site_id,
+                                dict(request.query_params), _now(request))
             if wants_csv(request):
                 return query_csv(["key", "visitors", "events"], result, "props.csv")
             return json_response(result)
-        result, columns = await _run(_breakdown, request.app.state.store, site.site_id, name,
-                                     dict(request.query_params), _now(request))
+        result, columns = await _run(request, site.site_id, _breakdown, request.app.state.store,
+                                     site.site_id, name, dict(request.query_params), _now(request))
         if wants_csv(request):
             return query_csv(columns, result, f"{name}.csv")
         return json_response(result)

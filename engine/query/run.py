@@ -15,11 +15,13 @@ per-query time or memory cap was hit), ``engine.store.StoreError``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from engine.query.admission import CURRENT
 from engine.query.compile import Compiled, compile_planned
 from engine.query.errors import QueryError
 from engine.query.parse import Filter, Query, parse_query
@@ -27,7 +29,7 @@ from engine.query.periods import DateRange, resolve_range
 from engine.query.rollup import Coverage, full_days, plan_coverage, rollup_dimension
 from engine.query.shape import Rows, comparison_block, totals
 from engine.sites import Site
-from engine.store import Store
+from engine.store import QueryLimitError, Store
 
 UTC = dt.UTC
 # Settings for every read query, on top of the store's time and memory caps.
@@ -39,7 +41,18 @@ def utcnow() -> dt.datetime:
 
 
 def settings(store: Store) -> dict[str, Any]:
-    return {**store.query_settings(), **READ_SETTINGS}
+    """Per-statement settings. Inside an admitted request (engine.query.admission) the time cap
+    is what is left of the request's deadline, and the statement carries the request's tag so
+    it can be killed when the client leaves or the deadline passes."""
+    values = {**store.query_settings(), **READ_SETTINGS}
+    budget = CURRENT.get()
+    if budget is not None:
+        remaining = budget.remaining()
+        if remaining <= 0.05:
+            raise QueryLimitError("the request's deadline passed")
+        values["max_execution_time"] = min(float(values["max_execution_time"]), round(remaining, 3))
+        values["log_comment"] = budget.tag
+    return values
 
 
 def first_event_time(store: Store, site_id: int) -> dt.datetime | None:
@@ -119,7 +132,8 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
     prev_range = rng.previous() if query.include_comparison else None
     prev_future: Future | None = None
     if prev_range is not None and not compiled.paged_in_sql:
-        prev_future = _COMPARISONS.submit(_fetch, store, _compile(store, site, query, prev_range))
+        prev_future = _COMPARISONS.submit(contextvars.copy_context().run, _fetch, store,
+                                          _compile(store, site, query, prev_range))
     raw = _fetch(store, compiled)
 
     if not query.dimensions:
