@@ -18,7 +18,7 @@ from engine.ingest.identity import VisitorHasher, load_or_create_secret
 from engine.ingest.importer import Importer
 from engine.ingest.pipeline import Ingestor
 from engine.ingest.ratelimit import RateLimiter
-from engine.ingest.rows import EVENT_COLUMNS
+from engine.ingest.rows import EVENT_COLUMNS, decode_row
 from engine.ingest.sessions import Sessionizer
 from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
@@ -145,8 +145,13 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.ingest_store = ingest_store
     app.state.registry = registry
     app.state.writer = writer
+    sessions = Sessionizer(ingest_store)
+    if writer.spool.recovered_rows:
+        # Acknowledged events not yet in the store: their sessions continue after the restart.
+        absorbed = sessions.absorb(decode_row(line) for line in writer.spool.unread_lines())
+        log.info("sessions: %d spooled events absorbed", absorbed)
     app.state.ingestor = Ingestor(
-        writer, Sessionizer(ingest_store), hasher, geo, RateLimiter()
+        writer, sessions, hasher, geo, RateLimiter()
     )
     app.state.importer = Importer(store, hasher, secret, geo)
     app.state.rollups = RollupMaintainer(

@@ -64,7 +64,8 @@ def test_a_client_cannot_dodge_the_rate_limit_behind_an_appending_proxy(app, cli
     real = fresh_ip()
     proxied = TestClient(app, client=("127.0.0.1", 40000))  # the peer is a trusted proxy
     proxied.portal = client.portal  # the running app's event loop (no second lifespan)
-    before = app.state.ingestor.dropped.get("rate_limit", 0)
+    limiter = app.state.ingestor.rate_limiter
+    buckets_before = len(limiter)
     codes = []
     for i in range(70):
         r = proxied.post(
@@ -75,4 +76,6 @@ def test_a_client_cannot_dodge_the_rate_limit_behind_an_appending_proxy(app, cli
         )
         codes.append(r.status_code)
     assert set(codes) <= {200, 202, 204}
-    assert app.state.ingestor.dropped.get("rate_limit", 0) - before >= 5
+    # One bucket (the real address) took all 70, so at most 60 + refill got through; counting
+    # buckets keeps the check independent of how fast this box runs the requests.
+    assert len(limiter) - buckets_before == 1

@@ -2,7 +2,14 @@
 
 State lives in memory for speed; on a miss (after a restart, or a session older than the cache)
 it is recovered from the sessions / page_visits aggregates, so a sender passing a `session_id`
-back keeps its session across restarts. Everything here runs on the event loop, so the maps need
+back keeps its session across restarts.
+
+A restart never splits or merges a session (SPEC §2): at start the events still in the spool
+(acknowledged, not yet in ClickHouse) are absorbed into memory (`absorb`), and a lookup asks the
+store for the session the event would join (the visitor's latest session starting at or before
+the event and active within 30 minutes of it), not merely the visitor's newest session: offline
+senders upload newest first, so a visitor may already have a later session. Memory keeps a few
+sessions per visitor for the same reason. Everything here runs on the event loop, so the maps need
 no locks; the store lookups are the only awaits.
 """
 
@@ -24,6 +31,7 @@ from engine.store import Store, StoreError
 log = logging.getLogger("clickport.sessions")
 
 INACTIVITY = dt.timedelta(minutes=30)
+SESSIONS_PER_VISITOR = 4  # kept in memory per visitor (backfills interleave with live sessions)
 
 
 @dataclass
@@ -87,9 +95,47 @@ class Sessionizer:
         call = functools.partial(self._store.rows, sql, parameters)
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
-    def _note_eviction(self, session: object) -> None:
-        assert isinstance(session, SessionState)
-        self._evicted_until = max(self._evicted_until, session.last_seen)
+    def _note_eviction(self, sessions: object) -> None:
+        assert isinstance(sessions, list)
+        for session in sessions:
+            self._evicted_until = max(self._evicted_until, session.last_seen)
+
+    def _remember_for_visitor(self, session: SessionState) -> None:
+        key = (session.site_id, session.user_id)
+        sessions = self._by_visitor.get(key)
+        if sessions is None:
+            sessions = [session]
+        elif not any(s is session for s in sessions):
+            sessions = [s for s in sessions if s.session_id != session.session_id]
+            sessions.append(session)
+            if len(sessions) > SESSIONS_PER_VISITOR:
+                sessions.sort(key=lambda s: s.last_seen)
+                dropped = sessions.pop(0)
+                self._evicted_until = max(self._evicted_until, dropped.last_seen)
+        self._by_visitor.put(key, sessions)
+
+    def absorb(self, rows) -> int:
+        """Take in accepted events that may not be in the store yet (the spool's unread rows, at
+        start, before any new event): their sessions and page visits, in spool order."""
+        count = 0
+        for row in rows:
+            count += 1
+            key = (row.site_id, row.session_id)
+            session = self._by_id.get(key)
+            if session is None:
+                attrs = tuple(row[12:30])
+                session = SessionState(row.site_id, row.session_id, row.session_start, row.timestamp,
+                                       row.user_id, attrs)
+            self._touch(session, row.timestamp)
+            if row.page_visit_id:
+                visit = self._page_visits.get((row.site_id, row.page_visit_id))
+                if visit is None:
+                    visit = self.start_page_visit(session, row.page_visit_id, row.hostname, row.pathname)
+                if row.scroll_depth is not None:
+                    visit.max_scroll = max(visit.max_scroll, row.scroll_depth)
+                if row.engaged_ms is not None:
+                    visit.max_engaged_ms = max(visit.max_engaged_ms, row.engaged_ms)
+        return count
 
     async def warm_up(self, now: dt.datetime) -> int:
         """Load every session active in the last 30 minutes, so that from `now` on the memory is
@@ -104,13 +150,13 @@ class Sessionizer:
             {"start": since - dt.timedelta(days=2), "since": since},
         )
         for site_id, sid, start, uid, last, *attr_values in rows:
-            if self._by_id.get((site_id, sid)) is not None:
-                continue  # this process already has it, with newer state
+            cached = self._by_id.get((site_id, sid))
+            if cached is not None:  # this process already has it (maybe with newer state)
+                cached.last_seen = max(cached.last_seen, last)
+                continue
             session = SessionState(site_id, sid, start, last, uid, tuple(attr_values))
             self._by_id.put((site_id, sid), session)
-            current = self._by_visitor.get((site_id, uid))
-            if current is None or current.last_seen < last:
-                self._by_visitor.put((site_id, uid), session)
+            self._remember_for_visitor(session)
         self._complete_since = now
         return len(rows)
 
@@ -153,7 +199,7 @@ class Sessionizer:
         if moment > session.last_seen:
             session.last_seen = moment
         self._by_id.put((session.site_id, session.session_id), session)
-        self._by_visitor.put((session.site_id, session.user_id), session)
+        self._remember_for_visitor(session)
 
     def _joins(self, session: SessionState, moment: dt.datetime) -> bool:
         return session.start <= moment and moment - session.last_seen <= INACTIVITY
@@ -165,27 +211,38 @@ class Sessionizer:
         return session
 
     async def _find_by_visitor(self, site_id: int, user_id: int, moment: dt.datetime) -> SessionState | None:
-        session = self._by_visitor.hit((site_id, user_id))
-        if session is None and not self._memory_is_complete_for(moment):
-            session = await self._load_session(
-                site_id, "user_id = {v:UInt64}", user_id, since=moment - dt.timedelta(days=1)
-            )
+        """The visitor's session this event joins: the latest-starting one that started at or
+        before it and was active within 30 minutes of it."""
+        joining = [s for s in (self._by_visitor.hit((site_id, user_id)) or []) if self._joins(s, moment)]
+        if joining:
+            return max(joining, key=lambda s: s.start)
+        if self._memory_is_complete_for(moment):
+            return None
+        session = await self._load_session(site_id, "user_id = {v:UInt64}", user_id, at=moment)
         if session is not None and self._joins(session, moment):
             return session
         return None
 
     async def _load_session(
-        self, site_id: int, condition: str, value: int, since: dt.datetime | None = None
+        self, site_id: int, condition: str, value: int, at: dt.datetime | None = None
     ) -> SessionState | None:
+        """By id (`at` None), or the visitor's session an event at `at` would join."""
         attrs = ", ".join(f"any({name})" for name in SESSION_ATTRS)
-        time_filter = " AND session_start >= {since:DateTime64(3, 'UTC')}" if since else ""
+        time_filter, having, order = "", "", "max(last_event) DESC"
+        if at is not None:
+            time_filter = (" AND session_start <= {at:DateTime64(3, 'UTC')}"
+                           " AND session_start >= {since:DateTime64(3, 'UTC')}")
+            having = " HAVING max(last_event) >= {active:DateTime64(3, 'UTC')}"
+            order = "session_start DESC"
         self.store_lookups += 1
         try:
             rows = await self._rows(
                 f"SELECT session_id, session_start, any(user_id), max(last_event), {attrs} "
                 f"FROM sessions WHERE site_id = {{site:UInt32}} AND {condition}{time_filter} "
-                "GROUP BY session_id, session_start ORDER BY max(last_event) DESC LIMIT 1",
-                {"site": site_id, "v": value, "since": since},
+                f"GROUP BY session_id, session_start{having} ORDER BY {order} LIMIT 1",
+                {"site": site_id, "v": value, "at": at,
+                 "since": at - dt.timedelta(days=1) if at else None,
+                 "active": at - INACTIVITY if at else None},
             )
         except StoreError as exc:
             # The store is down: accept the event into a new session rather than refuse it

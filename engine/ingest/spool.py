@@ -182,6 +182,18 @@ class Spool:
         self.inflight_end = None
         self._write_checkpoint()
 
+    def unread_lines(self):
+        """Every row not yet in the store, in order (read at start, before the inserter runs)."""
+        for segment in list(self._segments):
+            if segment < self.checkpoint_segment:
+                continue
+            with open(self._path(segment), "rb") as handle:
+                if segment == self.checkpoint_segment:
+                    handle.seek(self.checkpoint_offset)
+                for line in handle:
+                    if line.endswith(b"\n"):
+                        yield line
+
     def count_unread_rows(self) -> int:
         count = 0
         for segment in self._segments:
