@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from engine.enrich.geo import GeoLocator
-from engine.ingest.identity import VisitorHasher, load_or_create_secret
+from engine.ingest.identity import VisitorHasher, configure_ids, load_or_create_secret
 from engine.ingest.importer import Importer
 from engine.ingest.pipeline import Ingestor
 from engine.ingest.ratelimit import RateLimiter
@@ -37,6 +37,7 @@ from server import (
 )
 from server.config import Config
 from server.errors import HANDLERS
+from server.headers import with_security_headers
 from server.routes_event import post_event
 
 log = logging.getLogger("clickport")
@@ -48,6 +49,8 @@ class ClickportApp(Starlette):
     lean_routes: dict[str, object] = {}
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            send = with_security_headers(send)
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = self.lean_routes.get(scope["path"])
             if endpoint is not None:
@@ -96,6 +99,8 @@ def create_app(config: Config | None = None) -> Starlette:
         exception_handlers=HANDLERS,
         middleware=[Middleware(observability.TimingMiddleware)],
     )
+    # Never build a redirect from the Host header (Starlette's trailing-slash redirect does).
+    app.router.redirect_slashes = False
     app.lean_routes = {"/api/event": post_event, "/api/collect": routes_browser.collect}
     app.state.config = config
     app.state.http_outcomes = {}
@@ -132,6 +137,7 @@ def _open(app: Starlette, config: Config) -> None:
         max_spool_bytes=config.max_spool_bytes,
     )
     secret = load_or_create_secret(config.secret_file or os.path.join(config.data_dir, "secret.key"))
+    configure_ids(secret)  # session / page-visit ids carry a MAC under this server's secret
     hasher = VisitorHasher(secret)
     geo = GeoLocator(config.geoip_path)
     app.state.store = store

@@ -168,10 +168,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Clickport on http://{args.host}:{args.port}  store: {config.clickhouse_url}")
     print(f"Admin token: in {admin_token_path(config.data_dir)} (or CLICKPORT_ADMIN_TOKEN)")
     # One process: the embedded store belongs to exactly one process (and chDB is not fork-safe).
-    # uvicorn's proxy-header handling trusts exactly the proxies the app trusts (one list).
+    from server.http_protocol import guarded_protocol
+
+    # uvicorn's proxy-header handling trusts exactly the proxies the app trusts (one list); the
+    # protocol caps request heads (431) and their read time (408); idle keep-alive connections
+    # close after CLICKPORT_KEEPALIVE_S; past CLICKPORT_MAX_CONNECTIONS new ones get 503.
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False, timeout_graceful_shutdown=30, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value() or "")
+                proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value() or "",
+                http=guarded_protocol(config.max_header_bytes, config.header_timeout_s),
+                timeout_keep_alive=config.keepalive_s, limit_concurrency=config.max_connections,
+                h11_max_incomplete_event_size=config.max_header_bytes)
     return 0
 
 

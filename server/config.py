@@ -18,6 +18,12 @@ class Config:
     geoip_path: str | None
     trusted_proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(()))
     max_body_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    keepalive_s: float = 5.0
+    max_connections: int = 2048
+    metrics_token: str = ""
     query_timeout_s: float = 20.0
     query_concurrency: int = max(2, os.cpu_count() or 2)
     query_per_site: int = max(1, (os.cpu_count() or 2) // 2)
@@ -52,6 +58,12 @@ class Config:
             trusted_proxies=TrustedProxies.parse(
                 env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
             max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
+            max_header_bytes=int(env.get("CLICKPORT_MAX_HEADER_BYTES", cls.max_header_bytes)),
+            header_timeout_s=float(env.get("CLICKPORT_HEADER_TIMEOUT_S", cls.header_timeout_s)),
+            body_timeout_s=float(env.get("CLICKPORT_BODY_TIMEOUT_S", cls.body_timeout_s)),
+            keepalive_s=float(env.get("CLICKPORT_KEEPALIVE_S", cls.keepalive_s)),
+            max_connections=int(env.get("CLICKPORT_MAX_CONNECTIONS", cls.max_connections)),
+            metrics_token=env.get("CLICKPORT_METRICS_TOKEN", ""),
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
             query_concurrency=int(env.get("CLICKPORT_QUERY_CONCURRENCY", cls.query_concurrency)),
             query_per_site=int(env.get("CLICKPORT_QUERY_PER_SITE", cls.query_per_site)),

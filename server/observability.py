@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.metrics import Metrics
 from engine.migrations import migration_files
+from server import http_protocol
 from server.jsonresp import json_response
 
 
@@ -33,6 +35,9 @@ def build_metrics(app) -> Metrics:
     for reason in ("site_busy", "server_busy", "deadline_in_queue"):
         metrics.gauge(f"clickport_queries_rejected_{reason}_total",
                       lambda reason=reason: state.admission.rejected[reason])
+    for reason in ("header_too_large", "header_timeout"):
+        metrics.gauge(f"clickport_http_{reason}_total", lambda reason=reason: http_protocol.OUTCOMES[reason])
+    metrics.gauge("clickport_forged_ids_total", lambda: state.ingestor.sessions.forged_ids)
     metrics.gauge("clickport_client_disconnects_total",
                   lambda: state.http_outcomes.get("client_disconnect", 0))
     for reason in ("dnt", "bot", "rate_limit"):
@@ -61,6 +66,13 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    token = request.app.state.config.metrics_token
+    if token:  # CLICKPORT_METRICS_TOKEN: scrapers send it as a bearer token
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return json_response({"error": "Unauthorized", "message": "/metrics needs "
+                                  "'Authorization: Bearer <CLICKPORT_METRICS_TOKEN>'"}, status=401)
     return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

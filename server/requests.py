@@ -3,6 +3,7 @@ API-key auth and the visitor's IP."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -22,11 +23,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise ApiError(413, f"body is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"body is larger than {limit} bytes")
-        chunks.append(chunk)
+    timeout = request.app.state.config.body_timeout_s
+    try:
+        async with asyncio.timeout(timeout):  # a slow sender cannot hold the request open
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"body: not received within {timeout:g} s") from None
     return b"".join(chunks)
 
 

@@ -174,6 +174,9 @@ def hostname_belongs(hostname: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
+PUBLIC_MAX_REVENUE = 1_000_000
+
+
 async def collect_preflight(request: Request) -> Response:
     return Response(status_code=204, headers=CORS_HEADERS)
 
@@ -205,6 +208,9 @@ async def _collect(request: Request) -> dict:
         raise ApiError(400, "domain: required (the data-domain of the tracker's script tag)")
     now = dt.datetime.now(dt.UTC)
     event = parse_event(body, now)
+    if event.revenue_amount is not None and not 0 <= event.revenue_amount <= PUBLIC_MAX_REVENUE:
+        # Anyone can post here: no refunds, no absurd amounts (a server-side key may send those).
+        raise ApiError(400, f"revenue_amount: on the public endpoint between 0 and {PUBLIC_MAX_REVENUE:,}")
     site = state.registry.site_by_domain(event.domain)
     if site is None:
         raise ApiError(404, f"domain: no site is registered for {event.domain!r}")

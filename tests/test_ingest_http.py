@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import CHROME_UA, fresh_ip, send, wait_flushed
@@ -80,12 +82,15 @@ def test_dropped_with_200_and_not_stored(client, app, new_site, headers, ua):
 def test_rate_limit_is_per_visitor_ip(client, app, new_site):
     site = new_site()
     noisy, quiet = fresh_ip(), fresh_ip()
+    started = time.monotonic()
     results = [send(client, site, ip=noisy).status_code for _ in range(70)]
+    elapsed = time.monotonic() - started
     assert results == [200] * 70
     assert send(client, site, ip=quiet).status_code == 200
     rows = stored(app, site)
-    # 60 from the noisy IP pass the bucket (refill during the run may add one or two), plus the quiet one.
-    assert 61 <= len(rows) <= 63
+    # 60 from the noisy IP pass the bucket, plus what it refilled (1/s) while the 70 were sent
+    # (a busy CI box is slow), plus the quiet one.
+    assert 61 <= len(rows) <= 62 + int(elapsed)
 
 
 BAD_BODIES = [

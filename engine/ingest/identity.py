@@ -87,12 +87,56 @@ class VisitorHasher:
         return int.from_bytes(digest, "big")
 
 
+# Forged ids cost nothing: every session and page-visit id handed to a browser carries a MAC
+# keyed by the server secret, so an id this server never issued is recognised without a store
+# lookup. Sessions: 41 random bits + 12 MAC bits (< 2^53, exact in JavaScript); page visits:
+# 47 + 16 bits. A guess passes with probability 1/4096 (then one store lookup, which misses and is
+# cached as missing).
+SESSION_MAC_BITS = 12
+PAGE_VISIT_MAC_BITS = 16
+_id_key = secrets.token_bytes(32)  # per process until `configure_ids` sets the server's key
+
+
+def configure_ids(secret: bytes) -> None:
+    """Key the id MACs with the server secret (ids stay verifiable across restarts)."""
+    global _id_key
+    _id_key = hashlib.blake2b(b"clickport ids", digest_size=32, key=secret[:64]).digest()
+
+
+def _mac(kind: bytes, random_part: int, bits: int) -> int:
+    digest = hashlib.blake2b(kind + random_part.to_bytes(8, "big"), digest_size=8, key=_id_key).digest()
+    return int.from_bytes(digest, "big") & ((1 << bits) - 1)
+
+
 def new_session_id() -> int:
-    return secrets.randbelow(MAX_SESSION_ID - 1) + 1
+    while True:
+        random_part = secrets.randbits(53 - SESSION_MAC_BITS)
+        if random_part:
+            return (random_part << SESSION_MAC_BITS) | _mac(b"s", random_part, SESSION_MAC_BITS)
+
+
+def session_id_is_ours(value: int) -> bool:
+    """Whether this server (with this secret) could have issued the session id."""
+    random_part = value >> SESSION_MAC_BITS
+    return 0 < value < MAX_SESSION_ID and random_part > 0 and \
+        value & ((1 << SESSION_MAC_BITS) - 1) == _mac(b"s", random_part, SESSION_MAC_BITS)
+
+
+def public_session_id(value: int) -> int:
+    """The session id shown to read keys (realtime): the random part without its MAC, which
+    names the session but cannot be sent back to write into it."""
+    return value >> SESSION_MAC_BITS
 
 
 def new_page_visit_id() -> int:
-    return secrets.randbits(63) | 1
+    random_part = secrets.randbits(63 - PAGE_VISIT_MAC_BITS) | 1
+    return (random_part << PAGE_VISIT_MAC_BITS) | _mac(b"p", random_part, PAGE_VISIT_MAC_BITS)
+
+
+def page_visit_id_is_ours(value: int) -> bool:
+    random_part = value >> PAGE_VISIT_MAC_BITS
+    return 0 < value < 2**63 and random_part > 0 and \
+        value & ((1 << PAGE_VISIT_MAC_BITS) - 1) == _mac(b"p", random_part, PAGE_VISIT_MAC_BITS)
 
 
 _last_event_id = 0

@@ -19,18 +19,20 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from engine.ingest.identity import new_session_id
+from engine.ingest.identity import new_session_id, page_visit_id_is_ours, session_id_is_ours
 from engine.ingest.rows import SESSION_ATTRS
 from engine.store import Store, StoreError
 
 log = logging.getLogger("clickport.sessions")
 
 INACTIVITY = dt.timedelta(minutes=30)
+MISSING_TTL_S = 60.0  # how long an id the store did not have is answered from memory
 SESSIONS_PER_VISITOR = 4  # kept in memory per visitor (backfills interleave with live sessions)
 
 
@@ -88,6 +90,9 @@ class Sessionizer:
         self._complete_since: dt.datetime | None = None
         self._evicted_until = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.store_lookups = 0
+        # Ids sent by clients that the store did not have (negative cache, bounded).
+        self._missing: _Lru = _Lru(100_000)
+        self.forged_ids = 0
         # Lookups run on their own threads (never the default executor that queries can fill).
         self._threads = ThreadPoolExecutor(2, thread_name_prefix="clickport-sessions")
 
@@ -184,7 +189,11 @@ class Sessionizer:
         unless `fresh` asks for a new session.
         """
         if session_id is not None:
-            session = await self._find_by_id(site_id, session_id)
+            session = self._by_id.hit((site_id, session_id))
+            if session is None and self._worth_a_lookup(b"s", site_id, session_id):
+                session = await self._find_by_id(site_id, session_id)
+                if session is None:
+                    self._missing.put((b"s", site_id, session_id), time.monotonic())
             if session is not None:
                 moment = max(moment, session.start)
                 self._touch(session, moment)
@@ -203,6 +212,16 @@ class Sessionizer:
 
     def _joins(self, session: SessionState, moment: dt.datetime) -> bool:
         return session.start <= moment and moment - session.last_seen <= INACTIVITY
+
+    def _worth_a_lookup(self, kind: bytes, site_id: int, value: int) -> bool:
+        """A client-sent id not in memory: look it up only if this server issued it (MAC) and
+        the store did not just say it has no such id."""
+        ours = session_id_is_ours(value) if kind == b"s" else page_visit_id_is_ours(value)
+        if not ours:
+            self.forged_ids += 1
+            return False
+        missed_at = self._missing.get((kind, site_id, value))
+        return missed_at is None or time.monotonic() - missed_at > MISSING_TTL_S
 
     async def _find_by_id(self, site_id: int, session_id: int) -> SessionState | None:
         session = self._by_id.hit((site_id, session_id))
@@ -273,6 +292,14 @@ class Sessionizer:
         visit = self._page_visits.hit((site_id, page_visit_id))
         if visit is not None:
             return visit
+        if not self._worth_a_lookup(b"p", site_id, page_visit_id):
+            return None
+        visit = await self._load_page_visit(site_id, page_visit_id)
+        if visit is None:
+            self._missing.put((b"p", site_id, page_visit_id), time.monotonic())
+        return visit
+
+    async def _load_page_visit(self, site_id: int, page_visit_id: int) -> PageVisitState | None:
         try:
             rows = await self._rows(
                 "SELECT any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "

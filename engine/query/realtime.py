@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from engine.ingest.identity import public_session_id
 from engine.query.compile import DT64, _ts, labelled
 from engine.store import Store
 
@@ -66,7 +67,8 @@ def realtime_sync(store: Store, site_id: int, now: dt.datetime, settings: dict) 
             (sid, entry, exit_, pageviews, duration, source, country, city, device, browser, os_,
              scroll) = row
             visitors.append({
-                "session_id": int(sid),
+                # Names the session without letting a reader write into it (no MAC bits).
+                "session_id": public_session_id(int(sid)),
                 "entry_page": entry or "(not set)",
                 "exit_page": exit_ or "(not set)",
                 "pageviews": int(pageviews),

@@ -1,0 +1,80 @@
+"""uvicorn's httptools protocol with the limits a public server needs (issue 10):
+
+- a cap on the request line + headers (431 and close): an unfinished 32 MB header no longer
+  grows the process by 32 MB per connection;
+- a header read timeout: a connection that has not completed its request head within
+  `header_timeout_s` of opening (or of its previous response) gets 408 and is closed, so slow
+  senders (slowloris) cannot hold connections open indefinitely;
+- counters of both outcomes (`OUTCOMES`, exported on /metrics).
+
+Body read timeouts are enforced where bodies are read (server.requests.read_body); idle
+keep-alive connections close after uvicorn's `timeout_keep_alive`.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+OUTCOMES = {"header_too_large": 0, "header_timeout": 0}
+
+
+def _reply_and_close(protocol: HttpToolsProtocol, status: bytes, message: bytes) -> None:
+    protocol.transport.write(
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(message)).encode() + b"\r\nconnection: close\r\n\r\n" + message
+    )
+    protocol.transport.close()
+
+
+def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[HttpToolsProtocol]:
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._head_bytes = 0
+            self._in_head = True
+            self._head_timer = None
+            self._arm_head_timer()
+
+        def _arm_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(header_timeout_s, self._head_timed_out)
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self._in_head and not self.transport.is_closing():
+                OUTCOMES["header_timeout"] += 1
+                _reply_and_close(self, b"408 Request Timeout", b"request headers took too long")
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head:
+                self._head_bytes += len(data)
+            super().data_received(data)
+            # Still inside the request head after this chunk and over the cap: refuse.
+            if self._in_head and self._head_bytes > max_header_bytes and not self.transport.is_closing():
+                OUTCOMES["header_too_large"] += 1
+                _reply_and_close(self, b"431 Request Header Fields Too Large",
+                                 f"request line and headers over {max_header_bytes} bytes".encode())
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # The next request on this connection gets its own head budget.
+            self._in_head = True
+            self._head_bytes = 0
+            if not self.transport.is_closing():
+                self._arm_head_timer()
+
+        def connection_lost(self, exc) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+    return GuardedHttpToolsProtocol
