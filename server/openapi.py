@@ -12,59 +12,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.ingest.validate import EVENT_TYPES
+from engine.query import fields
+from engine.query.breakdowns import BREAKDOWNS as BREAKDOWN_SPECS
+from engine.query.breakdowns import TECH_TYPES
+from engine.query.funnel import STEP_TYPES
+from engine.sites import GOAL_TYPES
 from server.jsonresp import json_response
 
-METRICS = [
-    "visitors",
-    "sessions",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "avg_duration",
-    "avg_scroll",
-    "clickers",
-]
-DIMENSIONS = [
-    "source",
-    "channel",
-    "referrer_url",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "page",
-    "entry_page",
-    "exit_page",
-    "country",
-    "region",
-    "city",
-    "device",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "screen",
-    "hour",
-    "date",
-    "week",
-    "month",
-]
-PERIODS = ["realtime", "today", "yesterday", "7d", "14d", "30d", "90d", "12m", "all"]
-OPERATORS = ["is", "is_not", "contains", "not_contains", "starts_with", "ends_with"]
-BREAKDOWNS = [
-    "pages",
-    "sources",
-    "referrers",
-    "countries",
-    "campaigns",
-    "utm-sources",
-    "utm-mediums",
-    "utm-content",
-    "utm-term",
-    "entry-pages",
-    "exit-pages",
-]
+# Every word list comes from the engine (one source): what the document lists is exactly what
+# the server accepts (tests/test_openapi_vocabulary.py checks it against live requests).
+METRICS = list(fields.METRICS)
+DIMENSIONS = list(fields.DIMENSIONS)
+FILTER_DIMENSIONS = list(fields.FILTER_DIMENSIONS)
+PERIODS = list(fields.PERIODS)
+OPERATORS = list(fields.OPERATORS)
+BREAKDOWNS = list(BREAKDOWN_SPECS)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -85,11 +48,15 @@ _INT = {"type": "integer"}
 _OBJ = {"type": "object"}
 _KEY = [{"ApiKey": []}]
 _ADMIN = [{"AdminToken": []}]
-_RANGE_PARAMS = [
+_DATE_PARAMS = [
     {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date"}},
     {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date"}},
     {"name": "timezone", "in": "query", "schema": _STR},
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+]
+_RANGE_PARAMS = [
+    *_DATE_PARAMS,
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": fields.MAX_LIMIT}},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
 ]
 
@@ -98,7 +65,7 @@ EVENT_SCHEMA = {
     "required": ["url"],
     "additionalProperties": False,
     "properties": {
-        "type": {"type": "string", "enum": ["pageview", "custom", "click", "form", "engagement"]},
+        "type": {"type": "string", "enum": list(EVENT_TYPES)},
         "url": {"type": "string", "format": "uri"},
         "referrer": _STR,
         "name": _STR,
@@ -140,15 +107,15 @@ QUERY_SCHEMA = {
                 "type": "object",
                 "required": ["dimension", "operator", "value"],
                 "properties": {
-                    "dimension": {"type": "string", "enum": DIMENSIONS},
+                    "dimension": {"type": "string", "enum": FILTER_DIMENSIONS},
                     "operator": {"type": "string", "enum": OPERATORS},
                     "value": {"oneOf": [_STR, {"type": "array", "items": _STR}]},
                 },
             },
         },
         "order_by": _STR,
-        "order_dir": {"type": "string", "enum": ["asc", "desc"]},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "order_dir": {"type": "string", "enum": list(fields.ORDER_DIRS)},
+        "limit": {"type": "integer", "minimum": 1, "maximum": fields.MAX_LIMIT},
         "offset": {"type": "integer", "minimum": 0},
         "timezone": _STR,
         "include_comparison": {"type": "boolean"},
@@ -181,7 +148,7 @@ def build_spec() -> dict[str, Any]:
             "get": {
                 "summary": "Goal conversions",
                 "security": _KEY,
-                "parameters": _RANGE_PARAMS,
+                "parameters": _DATE_PARAMS,
                 "responses": _responses(_OBJ, 400, 401),
             }
         },
@@ -195,7 +162,7 @@ def build_spec() -> dict[str, Any]:
                         "name": "type",
                         "in": "query",
                         "required": True,
-                        "schema": {"type": "string", "enum": ["device", "browser", "os"]},
+                        "schema": {"type": "string", "enum": list(TECH_TYPES)},
                     },
                 ],
                 "responses": _responses(_OBJ, 400, 401),
@@ -253,7 +220,7 @@ def build_spec() -> dict[str, Any]:
                         "required": ["name", "type"],
                         "properties": {
                             "name": _STR,
-                            "type": {"type": "string", "enum": ["pageview", "custom", "form", "click"]},
+                            "type": {"type": "string", "enum": list(GOAL_TYPES)},
                             "match": _STR,
                         },
                     }
@@ -350,7 +317,7 @@ FUNNEL_SCHEMA = {
                 "required": ["type"],
                 "additionalProperties": False,
                 "properties": {
-                    "type": {"type": "string", "enum": ["pageview", "custom", "click", "form"]},
+                    "type": {"type": "string", "enum": list(STEP_TYPES)},
                     "match": _STR,
                     "name": _STR,
                 },
