@@ -30,7 +30,8 @@ def test_query_word_lists_match_what_the_server_accepts(client, new_site):
         return client.post("/api/query", json=body, headers={"x-api-key": site.read_key}).status_code
 
     def where(dimension: str, operator: str = "is", value: str = "x") -> dict:
-        return {"metrics": ["visitors"], "filters": [{"dimension": dimension, "operator": operator, "value": value}]}
+        condition = {"dimension": dimension, "operator": operator, "value": value}
+        return {"metrics": ["visitors"], "filters": [condition]}
 
     assert set(props["metrics"]["items"]["enum"]) == set(fields.METRICS)
     for metric in props["metrics"]["items"]["enum"]:
