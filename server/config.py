@@ -53,7 +53,8 @@ class Config:
         values = dict(
             data_dir=data_dir,
             clickhouse_url=env.get("CLICKPORT_CLICKHOUSE_URL") or default_dsn(data_dir),
-            admin_token=env.get("CLICKPORT_ADMIN_TOKEN") or load_or_create_admin_token(data_dir),
+            admin_token=(_admin_token(env.get("CLICKPORT_ADMIN_TOKEN"))
+                         or load_or_create_admin_token(data_dir)),
             geoip_path=env.get("CLICKPORT_GEOIP_PATH") or default_geoip_path(data_dir),
             trusted_proxies=TrustedProxies.parse(
                 env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
@@ -84,6 +85,17 @@ class Config:
         )
         values.update(overrides)
         return cls(**values)
+
+
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _admin_token(value: str | None) -> str | None:
+    """A configured admin token must not be guessable by brute force."""
+    if value and len(value.strip()) < MIN_ADMIN_TOKEN_CHARS:
+        raise ValueError(f"CLICKPORT_ADMIN_TOKEN: at least {MIN_ADMIN_TOKEN_CHARS} characters "
+                         "(the generated one has 47)")
+    return value.strip() if value else None
 
 
 def admin_token_path(data_dir: str) -> str:
