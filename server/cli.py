@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from engine.sites import GOAL_TYPES  # the engine's list (one source)
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -82,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p = goals.add_parser("create")
     p.add_argument("site")
     p.add_argument("--name", required=True)
-    p.add_argument("--type", required=True, choices=["pageview", "custom", "form", "click"])
+    p.add_argument("--type", required=True, choices=GOAL_TYPES)
     p.add_argument("--match", default="",
                    help="pageview: path (/pricing, /blog/*); custom: event name (default: the goal "
                         "name); form/click: event name or form id (empty: any)")

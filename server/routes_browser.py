@@ -30,6 +30,7 @@ from engine.errors import FieldError
 from engine.ingest.pipeline import Visitor
 from engine.ingest.validate import parse_event
 from engine.ingest.writer import Overloaded
+from engine.query import fields as query_fields
 from server.errors import ApiError, error_response
 from server.jsonresp import json_response
 from server.requests import read_body, visitor_ip
@@ -144,10 +145,20 @@ async def dashboard_page(request: Request) -> Response:
 _template: list[str] = []
 
 
+PERIOD_LABELS = {"realtime": "Realtime (30 min)", "today": "Today", "yesterday": "Yesterday",
+                 "7d": "Last 7 days", "14d": "Last 14 days", "30d": "Last 30 days",
+                 "90d": "Last 90 days", "12m": "Last 12 months", "all": "All time"}
+
+
 def _dashboard_template() -> str:
+    """dashboard.html with the engine's word lists filled in (periods, metrics: one source)."""
     if not _template:
         with open(os.path.join(STATIC_DIR, "dashboard.html"), encoding="utf-8") as handle:
-            _template.append(handle.read())
+            page = handle.read()
+        options = "\n".join(f'      <option value="{p}">{html.escape(PERIOD_LABELS.get(p, p))}</option>'
+                            for p in query_fields.PERIODS)
+        page = page.replace("{{period_options}}", options)
+        _template.append(page.replace("{{metrics}}", ",".join(query_fields.METRICS)))
     return _template[0]
 
 

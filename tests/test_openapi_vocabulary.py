@@ -71,3 +71,18 @@ def test_one_timezone_check_for_admin_and_queries(client, admin_headers, new_sit
     r = client.post("/api/query", json={"metrics": ["visitors"], "timezone": zone},
                     headers={"x-api-key": site.read_key})
     assert r.status_code == 400
+
+
+def test_dashboard_and_cli_take_the_engine_lists(client, new_site):
+    import re
+
+    from engine.sites import GOAL_TYPES
+    from server.cli import _parser
+
+    page = client.get(f"/dashboard/{new_site().domain}").text
+    assert re.findall(r'<option value="([^"]+)">', page) == [*fields.PERIODS, "custom"]
+    assert re.search(r'data-metrics="([^"]*)"', page).group(1).split(",") == list(fields.METRICS)
+    goals = _parser()._subparsers._group_actions[0].choices["goals"]
+    create = goals._subparsers._group_actions[0].choices["create"]
+    type_action = next(a for a in create._actions if a.dest == "type")
+    assert tuple(type_action.choices) == GOAL_TYPES
