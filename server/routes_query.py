@@ -55,8 +55,9 @@ async def _run(request: Request, site_id: int, fn, *args) -> Any:
     state = request.app.state
     timeout = state.config.query_timeout_s
     budget = Budget(deadline=time.monotonic() + timeout)
+    admission = state.admission
     try:
-        await state.admission.acquire(site_id, budget)
+        await admission.acquire(site_id, budget)
     except Rejected as exc:
         raise ApiError(exc.status, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
     except DeadlineExceeded:
@@ -66,7 +67,8 @@ async def _run(request: Request, site_id: int, fn, *args) -> Any:
     loop = asyncio.get_running_loop()
     work = loop.run_in_executor(state.query_threads, functools.partial(context.run, fn, *args))
     # The slot is held until the worker thread is really done (a killed statement ends quickly).
-    work.add_done_callback(lambda done: (state.admission.release(site_id), done.exception()))
+    work.add_done_callback(lambda done: (admission.release(site_id),
+                                         done.cancelled() or done.exception()))
     gone = asyncio.ensure_future(_client_gone(request))
     try:
         finished, _ = await asyncio.wait({work, gone}, timeout=max(0.0, budget.remaining()),
