@@ -22,7 +22,7 @@ from engine.ingest.rows import EVENT_COLUMNS, decode_row
 from engine.ingest.sessions import Sessionizer
 from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
-from engine.query.admission import Admission, Limits
+from engine.query.admission import Admission, Limits, lower_thread_priority
 from engine.registry import Registry
 from engine.rollups import RollupMaintainer
 from engine.store import Store, StoreConfig
@@ -146,8 +146,8 @@ def _open(app: Starlette, config: Config) -> None:
         queue=config.query_queue, per_site_queue=config.query_per_site_queue,
     ))
     # Admitted queries run here: never on the default executor, never more than admitted.
-    app.state.query_threads = ThreadPoolExecutor(config.query_concurrency,
-                                                 thread_name_prefix="clickport-query")
+    app.state.query_threads = ThreadPoolExecutor(
+        config.query_concurrency, thread_name_prefix="clickport-query", initializer=lower_thread_priority)
     app.state.ingest_store = ingest_store
     app.state.registry = registry
     app.state.writer = writer

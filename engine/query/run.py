@@ -21,7 +21,7 @@ import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from engine.query.admission import CURRENT
+from engine.query.admission import CURRENT, QUERY_NICE, lower_thread_priority
 from engine.query.compile import Compiled, compile_planned
 from engine.query.errors import QueryError
 from engine.query.parse import Filter, Query, parse_query
@@ -33,7 +33,7 @@ from engine.store import QueryLimitError, Store
 
 UTC = dt.UTC
 # Settings for every read query, on top of the store's time and memory caps.
-READ_SETTINGS = {"join_use_nulls": 0, "readonly": 2}
+READ_SETTINGS = {"join_use_nulls": 0, "readonly": 2, "os_threads_nice_value_query": QUERY_NICE}
 
 
 def utcnow() -> dt.datetime:
@@ -118,7 +118,8 @@ def _fetch(store: Store, compiled: Compiled) -> list[tuple]:
 
 # The previous period of a comparison runs next to the current one when it does not depend on
 # the current rows (totals and time series).
-_COMPARISONS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickport-compare")
+_COMPARISONS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickport-compare",
+                                  initializer=lower_thread_priority)
 
 
 def run_query_sync(store: Store, site: Site | int, body: dict | Query,
