@@ -172,7 +172,8 @@ HEAVY = {"metrics": ["visitors", "sessions", "pageviews", "bounce_rate", "avg_du
 def seed(data_dir: str, events: str) -> dict:
     manifest = os.path.join(data_dir, MANIFEST)
     cmd = [sys.executable, "-m", "loadtest", "seed", "--data-dir", data_dir, "--events", events,
-           "--sites", "2", "--days", "400", "--no-progress", "--results", os.path.join(data_dir, "seed")]
+           "--sites", "2", "--days", "400", "--enrich", "model", "--no-geo-install", "--no-progress",
+           "--results", os.path.join(data_dir, "seed")]
     if not os.path.exists(os.path.join(data_dir, "clickhouse")):
         subprocess.run(cmd, cwd=ROOT, check=True)
     with open(manifest, encoding="utf-8") as handle:

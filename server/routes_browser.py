@@ -151,14 +151,13 @@ PERIOD_LABELS = {"realtime": "Realtime (30 min)", "today": "Today", "yesterday":
 
 
 def _dashboard_template() -> str:
-    """dashboard.html with the engine's word lists filled in (periods, metrics: one source)."""
+    """dashboard.html with the engine's period list filled in (one source)."""
     if not _template:
         with open(os.path.join(STATIC_DIR, "dashboard.html"), encoding="utf-8") as handle:
             page = handle.read()
         options = "\n".join(f'      <option value="{p}">{html.escape(PERIOD_LABELS.get(p, p))}</option>'
                             for p in query_fields.PERIODS)
-        page = page.replace("{{period_options}}", options)
-        _template.append(page.replace("{{metrics}}", ",".join(query_fields.METRICS)))
+        _template.append(page.replace("{{period_options}}", options))
     return _template[0]
 
 

@@ -10,8 +10,8 @@
   const KEY_STORE = 'cp_dash_key:' + DOMAIN;
   const LIVE_EVERY_MS = 15000;
 
-  // The engine's metric list, put into the page by the server (one source: engine/query/fields.py).
-  const METRICS = document.body.dataset.metrics.split(',');
+  const METRICS = ['visitors', 'sessions', 'pageviews', 'views_per_visit', 'bounce_rate',
+    'avg_duration', 'avg_scroll', 'clickers'];
   const LABELS = {
     visitors: 'Unique visitors', sessions: 'Sessions', pageviews: 'Pageviews',
     views_per_visit: 'Views per visit', bounce_rate: 'Bounce rate', avg_duration: 'Visit duration',
