@@ -27,8 +27,8 @@ class Config:
     query_timeout_s: float = 20.0
     query_concurrency: int = max(2, os.cpu_count() or 2)
     query_per_site: int = max(1, (os.cpu_count() or 2) // 2)
-    query_queue: int = 32
-    query_per_site_queue: int = 8
+    query_queue: int = 64
+    query_per_site_queue: int = 16
     query_max_memory: int = 4 * 1024**3
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2

@@ -54,7 +54,7 @@ def test_wrk_script_carries_the_pool_and_engagement_plans(tmp_path):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("load-server"))
-    proc = start_clickport(data_dir, "test-load-token", env={"CLICKPORT_FLUSH_INTERVAL_S": "0.05"})
+    proc = start_clickport(data_dir, "test-load-token-0123", env={"CLICKPORT_FLUSH_INTERVAL_S": "0.05"})
     yield proc, data_dir
     if proc.proc.poll() is None:
         proc.terminate()
@@ -68,7 +68,7 @@ def test_every_acknowledged_event_is_stored(server):
     proc, data_dir = server
     total_accepted = 0
     for driver in _drivers():
-        opts = LoadOptions(data_dir=data_dir, url=proc.base, admin_token="test-load-token", duration=1.5,
+        opts = LoadOptions(data_dir=data_dir, url=proc.base, admin_token="test-load-token-0123", duration=1.5,
                            warmup=0.3, connections=8, driver=driver, visits=300, log=lambda *_: None)
         result = run_load(opts)
         run = result["runs"]["ingest"]
@@ -79,7 +79,7 @@ def test_every_acknowledged_event_is_stored(server):
         assert run["latency_ms"]["p50"] > 0 and run["timeline"]
         total_accepted += acc["server_accepted_delta"]
     status_accepted = __import__("loadtest.load", fromlist=["writer_status"]).writer_status(
-        proc.base, "test-load-token")["accepted"]
+        proc.base, "test-load-token-0123")["accepted"]
     proc.terminate()
     # After shutdown the store holds exactly what the server accepted (warm-ups included).
     assert count_in_store(data_dir, None) == status_accepted >= total_accepted
