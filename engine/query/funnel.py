@@ -117,8 +117,8 @@ def compile_funnel(funnel: Funnel, site_id: int, rng: DateRange) -> tuple[str, d
     start = params.fixed("start", _ts(rng.start), DT64)
     end = params.fixed("end", _ts(rng.end), DT64)
     n = len(funnel.steps)
-    mask = " + ".join(f"if({event_condition(s.type, s.match, params)}, {1 << i}, 0)"
-                      for i, s in enumerate(funnel.steps))
+    conds = [f"({event_condition(s.type, s.match, params)})" for s in funnel.steps]
+    mask = " + ".join(f"if({c}, {1 << i}, 0)" for i, c in enumerate(conds))
     types = sorted({s.type for s in funnel.steps})
     in_range = f"session_start >= {start} AND session_start < {end}"
     where = [
@@ -129,6 +129,8 @@ def compile_funnel(funnel: Funnel, site_id: int, rng: DateRange) -> tuple[str, d
         f"timestamp >= {start}",
         f"timestamp <= (SELECT max(last_event) FROM sessions WHERE site_id = {site} AND {in_range})",
         "type IN (" + ", ".join(literal(t) for t in types) + ")",
+        # only events matching a step (PREWHERE: the other columns are read for those alone)
+        " OR ".join(dict.fromkeys(conds)),
     ]
     for flt in funnel.filters:
         where.append(predicate(labelled(flt.dimension, flt.dimension), flt, params))
