@@ -102,6 +102,10 @@ class Store:
         self._clients: list[Client] = []
         self._lock = threading.Lock()
         self._closed = False
+        # Completed writes (inserts and commands) through this store: a cache of what the store
+        # holds is current while this number has not moved — in embedded mode, where this process
+        # is the only writer (engine.query.run's rollup-state cache).
+        self.writes = 0
         self._pool.put(self._new_client())
 
     def _new_client(self) -> Client:
@@ -173,8 +177,11 @@ class Store:
     # --- synchronous API (used from threads, the CLI bootstrap and tests) -----------------
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        with self.client() as client:
-            return _wrap(lambda: client.command(sql, parameters=parameters))
+        try:
+            with self.client() as client:
+                return _wrap(lambda: client.command(sql, parameters=parameters))
+        finally:
+            self.writes += 1
 
     def rows(
         self,
@@ -217,16 +224,19 @@ class Store:
             # Lets a retried batch be recognised and skipped if the first try did land.
             settings["insert_deduplication_token"] = dedup_token
             settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-        with self.client() as client:
-            _wrap(
-                lambda: client.insert(
-                    table,
-                    columns,
-                    column_names=list(column_names),
-                    column_oriented=True,
-                    settings=settings,
+        try:
+            with self.client() as client:
+                _wrap(
+                    lambda: client.insert(
+                        table,
+                        columns,
+                        column_names=list(column_names),
+                        column_oriented=True,
+                        settings=settings,
+                    )
                 )
-            )
+        finally:
+            self.writes += 1
 
     def insert_raw(
         self,
@@ -244,9 +254,12 @@ class Store:
         if dedup_token:
             settings["insert_deduplication_token"] = dedup_token
             settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-        with self.client() as client:
-            _wrap(lambda: client.raw_insert(
-                table, list(column_names), insert_block=data, settings=settings, fmt=fmt))
+        try:
+            with self.client() as client:
+                _wrap(lambda: client.raw_insert(
+                    table, list(column_names), insert_block=data, settings=settings, fmt=fmt))
+        finally:
+            self.writes += 1
 
     # --- async API: the same calls, run in a worker thread ----------------------------------
 

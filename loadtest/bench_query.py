@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.store import QueryLimitError
 from loadtest.seed import read_manifest
 
 DT64 = "DateTime64(3, 'UTC')"
@@ -558,10 +559,16 @@ class Bench:
         variants = {"engine": lambda: self.run_engine(spec), "hand": lambda: self.run_sql(hand_sql, params)}
         if not skip_raw and raw_repeat > 0:
             variants["raw"] = lambda: self.run_sql(raw_sql, params)
+        failed = {}
         timings = {name: Timing() for name in variants}
         answers = {}
-        for name, fn in variants.items():  # warm-up (also the answers we compare)
-            _, answers[name] = fn()
+        for name, fn in list(variants.items()):  # warm-up (also the answers we compare)
+            try:
+                _, answers[name] = fn()
+            except QueryLimitError as exc:  # e.g. raw events over the per-query memory cap
+                failed[name] = str(exc)[:300]
+                del variants[name]
+                timings.pop(name, None)
         for i in range(repeat):
             for name, fn in variants.items():
                 if name == "raw" and i >= raw_repeat:
@@ -574,12 +581,14 @@ class Bench:
                "hand_sql": hand_sql, "raw_sql": raw_sql if "raw" in variants else None}
         for name, t in timings.items():
             out[name] = t.summary()
-        hand = out["hand"]["p50_ms"]
+        hand = (out.get("hand") or {}).get("p50_ms")
         out["engine_vs_hand"] = round(out["engine"]["p50_ms"] / hand, 3) if hand else None
         if "raw" in out and out["raw"]:
             out["raw_vs_hand"] = round(out["raw"]["p50_ms"] / hand, 2) if hand else None
             out["raw_vs_engine"] = round(out["raw"]["p50_ms"] / out["engine"]["p50_ms"], 2)
         out["check"] = compare(spec, answers)
+        if failed:
+            out["failed"] = failed
         return out
 
 

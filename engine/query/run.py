@@ -97,8 +97,24 @@ def coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Co
         return None
     from engine.rollups import read_state
 
-    state = read_state(store, site.site_id, site.timezone, days[0], days[-1], settings(store))
+    # Embedded mode: this process is the store's only writer, so the seal state read for a site
+    # and span stays current until the store's next write (a dashboard's burst of panel queries
+    # shares one read). Servers and clusters have other writers: always read.
+    key = (id(store), site.site_id, site.timezone, days[0], days[-1])
+    writes = store.writes if store.config.embedded else None
+    cached = _STATE_CACHE.get(key)
+    if writes is not None and cached is not None and cached[0] == writes:
+        state = cached[1]
+    else:
+        state = read_state(store, site.site_id, site.timezone, days[0], days[-1], settings(store))
+        if writes is not None:
+            if len(_STATE_CACHE) > 1024:
+                _STATE_CACHE.clear()
+            _STATE_CACHE[key] = (writes, state)
     return plan_coverage(query, rng, dim, site.timezone, state)
+
+
+_STATE_CACHE: dict[tuple, tuple[int, object]] = {}
 
 
 def _compile(store: Store, site: Site | int, query: Query, rng: DateRange) -> Compiled:
