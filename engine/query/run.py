@@ -56,8 +56,12 @@ def settings(store: Store) -> dict[str, Any]:
 
 
 def first_event_time(store: Store, site_id: int) -> dt.datetime | None:
+    """The site's earliest session start. The rollup's touch table (one row per site-hour with
+    data) names the hour it lies in, so only that hour of sessions is read, not the history."""
     rows = store.rows(
-        "SELECT session_start FROM sessions WHERE site_id = {site:UInt32} "
+        "SELECT session_start FROM sessions WHERE site_id = {site:UInt32} AND session_start < ifNull("
+        "(SELECT toDateTime64(minOrNull(hour), 3, 'UTC') + INTERVAL 1 HOUR FROM rollup_touched "
+        "WHERE site_id = {site:UInt32}), toDateTime64('2200-01-01 00:00:00', 3, 'UTC')) "
         "ORDER BY session_start LIMIT 1",
         {"site": site_id}, settings=settings(store),
     )
