@@ -116,12 +116,8 @@ def full_days(rng: DateRange, tz: ZoneInfo) -> list[dt.date]:
     first = local_date(rng.start, tz)
     if local_midnight(first, tz) < rng.start:
         first += dt.timedelta(days=1)
-    days = []
-    day = first
-    while local_midnight(day + dt.timedelta(days=1), tz) <= rng.end:
-        days.append(day)
-        day += dt.timedelta(days=1)
-    return days
+    last = local_date(rng.end, tz) - dt.timedelta(days=1)  # the day that ends at or before `end`
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _month_days(month: dt.date) -> list[dt.date]:
@@ -130,9 +126,9 @@ def _month_days(month: dt.date) -> list[dt.date]:
 
 
 def plan_coverage(query: Query, rng: DateRange, dim: str, site_timezone: str,
-                  state: SealState) -> Coverage | None:
+                  state: SealState, days: list[dt.date] | None = None) -> Coverage | None:
     tz = ZoneInfo(site_timezone)
-    days = full_days(rng, tz)
+    days = full_days(rng, tz) if days is None else days
     clean = [d for d in days if state.day_clean(d)]
     if not clean:
         return None
@@ -149,8 +145,14 @@ def plan_coverage(query: Query, rng: DateRange, dim: str, site_timezone: str,
     # Base windows: everything of the range outside the rolled-up days, merged.
     windows: list[tuple[dt.datetime, dt.datetime]] = []
     cursor = rng.start
+    runs: list[list[dt.date]] = []  # contiguous runs of rolled-up days: midnights only at their edges
     for day in sorted(rolled):
-        a, b = local_midnight(day, tz), local_midnight(day + dt.timedelta(days=1), tz)
+        if runs and runs[-1][1] + dt.timedelta(days=1) == day:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    for first, last in runs:
+        a, b = local_midnight(first, tz), local_midnight(last + dt.timedelta(days=1), tz)
         if a > cursor:
             windows.append((cursor, a))
         cursor = max(cursor, b)

@@ -115,7 +115,7 @@ def coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Co
             if len(_STATE_CACHE) > 1024:
                 _STATE_CACHE.clear()
             _STATE_CACHE[key] = (writes, state)
-    return plan_coverage(query, rng, dim, site.timezone, state)
+    return plan_coverage(query, rng, dim, site.timezone, state, days)
 
 
 _STATE_CACHE: dict[tuple, tuple[int, object]] = {}
