@@ -166,7 +166,7 @@ def others_on_the_box() -> str:
 # --- drill a: heavy queries vs ingestion --------------------------------------------------------
 
 HEAVY = {"metrics": ["visitors", "sessions", "pageviews", "bounce_rate", "avg_duration"],
-         "dimensions": ["page", "source"], "period": "all", "limit": 1000, "include_comparison": True}
+         "dimensions": ["page", "source"], "period": "all", "limit": 1000}
 
 
 def seed(data_dir: str, events: str) -> dict:
@@ -237,11 +237,11 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
     finally:
         server.terminate()
     base_p99, p99 = result["baseline"]["p99_ms"], result["with_queries"]["p99_ms"]
-    refused = [v for k, v in result["queries"].items() if k in ("429", "503")]
+    refused = [v for k, v in result["queries"].items() if k == "429"]
     result["checks"] = {
         "event_p99_within_3x_baseline": p99 <= 3 * base_p99,
         "no_event_over_250ms": result["with_queries"]["max_ms"] <= 250,
-        "refusals_within_100ms_p99": all(v["p99_ms"] <= 100 for v in refused) and bool(refused),
+        "refusals_429_within_100ms": all(v["max_ms"] <= 100 for v in refused) and bool(refused),
         "readyz_always_200": set(result["readyz"]) == {"200"},
     }
     result["heavy_query"] = HEAVY
