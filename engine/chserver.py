@@ -130,6 +130,17 @@ def run_node(folder: str, lifetime_s: int = DEFAULT_LIFETIME_S) -> None:
     engine.query(sql, "TSV", path=os.path.join(folder, "data"))
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies (a test run
+    killed before its fixtures' teardown leaves no node behind). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ChNode:
     """One local ClickHouse node (a child process running `run_node`)."""
 
@@ -164,6 +175,7 @@ class ChNode:
             [sys.executable, "-m", "engine.chserver", "run", self.folder],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            preexec_fn=_die_with_parent,
         )
         log.close()
         return self

@@ -17,8 +17,9 @@ every statement is rewritten here, generically, and run on every node of the clu
 - `INSERT INTO t SELECT ... FROM s` (backfills), `TRUNCATE`, `OPTIMIZE` and index ALTERs run on each
   node's local tables; column ALTERs and DROPs run on both the local and the Distributed table.
 - With `replicated=True` the local tables use `Replicated<X>MergeTree('/clickhouse/tables/{shard}/
-  <db>/<t>_local', '{replica}')` (the macros come from each node's config). `ON CLUSTER` is not used:
-  the migrator applies statements node by node (see engine/migrations.py).
+  <db>/<t>_local', '{replica}')` (the macros come from each node's config). The migrator applies
+  statements node by node (engine/migrations.py); with Keeper, `on_cluster()` adds `ON CLUSTER`
+  to the schema statements instead (CLICKPORT_ON_CLUSTER=1).
 
 Table names are rewritten only where a table is named (after FROM, JOIN, TO, INTO, TABLE, VIEW,
 OPTIMIZE TABLE ...), never inside string literals, comments or column names.
@@ -46,6 +47,29 @@ _TOKEN = re.compile(
 _TABLE_CONTEXT = {"FROM", "JOIN", "TO", "INTO", "TABLE", "VIEW", "EXISTS"}
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(?P<engine>\w*MergeTree)\b\s*(?:\((?P<args>[^()]*)\))?",
                      re.IGNORECASE)
+
+
+def on_cluster(sql: str, cluster: str) -> str:
+    """The DDL statement with `ON CLUSTER '<cluster>'` after the object it names (CREATE TABLE / VIEW,
+    ALTER, DROP, TRUNCATE), for the Keeper DDL queue to run it on every node."""
+    tokens = _tokens(sql)
+    code = _code(tokens)
+    skip = {"CREATE", "ALTER", "DROP", "TRUNCATE", "TABLE", "VIEW", "MATERIALIZED", "IF", "NOT",
+            "EXISTS", "OR", "REPLACE"}
+    for index in code:
+        kind, text = tokens[index]
+        if kind == "word" and text.upper() in skip:
+            continue
+        if _ident(tokens[index]) is None:
+            break
+        tokens.insert(index + 1, ("other", f" ON CLUSTER '{cluster}'"))
+        return "".join(text for _, text in tokens)
+    raise ClusterDDLError(f"cannot find the object name in: {sql[:120]}")
+
+
+def is_data_statement(sql: str) -> bool:
+    """INSERT / TRUNCATE / OPTIMIZE: changes data, not schema (see engine/migrations.py)."""
+    return _head(sql, 1)[:1] in (["INSERT"], ["TRUNCATE"], ["OPTIMIZE"])
 
 
 class ClusterDDLError(ValueError):

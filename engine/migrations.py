@@ -12,7 +12,7 @@ import logging
 import re
 from importlib import resources
 
-from engine.cluster import ClusterSchema, ClusterTarget
+from engine.cluster import ClusterSchema, ClusterTarget, is_data_statement, on_cluster
 from engine.store import Store, StoreConfig
 
 log = logging.getLogger("clickport.migrations")
@@ -45,9 +45,7 @@ _MIGRATIONS_TABLE = (
     "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
     "ENGINE = ReplacingMergeTree ORDER BY version"
 )
-# Statements that change data rather than schema: on Replicated tables they run on one replica per
-# shard (replication copies the result), elsewhere on every node.
-_DATA_STATEMENTS = ("INSERT", "TRUNCATE", "OPTIMIZE")
+_RECORD = "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})"
 
 
 def apply_migrations(store: Store) -> list[str]:
@@ -68,12 +66,11 @@ def _apply_node(store: Store, transform, label: str = "", data_statements: bool 
         if version in done:
             continue
         for statement in mapped:
-            if data_statements or not statement.lstrip().upper().startswith(_DATA_STATEMENTS):
+            # Data statements (INSERT, TRUNCATE, OPTIMIZE) on Replicated tables run on one replica
+            # per shard: replication copies the result.
+            if data_statements or not is_data_statement(statement):
                 store.command(statement)
-        store.command(
-            "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
-            parameters={"v": version, "n": name},
-        )
+        store.command(_RECORD, parameters={"v": version, "n": name})
         log.info("applied migration %s%s", name, label)
         applied.append(name + label)
     return applied
@@ -86,6 +83,8 @@ def apply_cluster_migrations(store: Store) -> list[str]:
     config = store.config
     applied: list[str] = []
     nodes = store.cluster_nodes()
+    if config.on_cluster:
+        return _apply_on_cluster(store, nodes)
     failed = 0
     for node in nodes:
         schema = ClusterSchema(ClusterTarget(config.cluster, store.database, config.replicated))
@@ -106,3 +105,42 @@ def apply_cluster_migrations(store: Store) -> list[str]:
         finally:
             node_store.close()
     return applied
+
+
+def _apply_on_cluster(store: Store, nodes) -> list[str]:
+    """With Keeper (CLICKPORT_ON_CLUSTER=1): schema statements run once, `ON CLUSTER`, through
+    the node of `store`; data statements and the bookkeeping still node by node. Every node must
+    be reachable. Not runnable on the chDB test cluster (no Keeper): its SQL is checked with
+    formatQuery in tests/test_cluster_ddl.py."""
+    config = store.config
+    schema = ClusterSchema(ClusterTarget(config.cluster, store.database, config.replicated))
+    node_stores = []
+    try:
+        for node in nodes:
+            node_stores.append((node, Store(StoreConfig(dsn=node.dsn, pool_size=1,
+                                                        query_timeout_s=config.query_timeout_s))))
+        done = {}
+        for node, node_store in node_stores:
+            node_store.command(_MIGRATIONS_TABLE)
+            done[node] = {row[0] for row in node_store.rows("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, sql in migration_files():
+            mapped = [out for statement in statements(sql) for out in schema.statements_for_node(statement)]
+            missing = [(node, s) for node, s in node_stores if version not in done[node]]
+            if not missing:
+                continue
+            for statement in mapped:
+                if not is_data_statement(statement):
+                    store.command(on_cluster(statement, config.cluster))
+                    continue
+                for node, node_store in missing:
+                    if not config.replicated or node.replica == 1:
+                        node_store.command(statement)
+            for _, node_store in missing:
+                node_store.command(_RECORD, parameters={"v": version, "n": name})
+            log.info("applied migration %s on cluster %s (ON CLUSTER)", name, config.cluster)
+            applied.append(f"{name}@{config.cluster}")
+        return applied
+    finally:
+        for _, node_store in node_stores:
+            node_store.close()

@@ -53,6 +53,8 @@ class StoreConfig:
     # and whether its local tables are Replicated* (production, with Keeper). engine/cluster.py.
     cluster: str | None = None
     replicated: bool = False
+    # Cluster mode with Keeper: schema DDL once with ON CLUSTER instead of node by node.
+    on_cluster: bool = False
 
     def __post_init__(self):
         if self.cluster is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.cluster):

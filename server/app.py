@@ -118,6 +118,7 @@ def _open(app: Starlette, config: Config) -> None:
         fault_insert_file=config.fault_insert_file,
         cluster=config.cluster,
         replicated=config.replicated,
+        on_cluster=config.on_cluster,
     ))
     applied = apply_migrations(store)
     if applied:

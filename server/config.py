@@ -41,6 +41,7 @@ class Config:
     # Cluster mode (docs/deploy.md): the <remote_servers> cluster name, and Replicated* tables.
     cluster: str | None = None
     replicated: bool = False
+    on_cluster: bool = False
     # Sites, keys and goals changed through another app node are seen here within this time.
     registry_refresh_s: float = 10.0
     # The visitor-hashing secret; several app nodes in front of one store must share it.
@@ -80,6 +81,7 @@ class Config:
             import_max_lines=int(env.get("CLICKPORT_IMPORT_MAX_LINES", 100_000)),
             cluster=env.get("CLICKPORT_CLUSTER") or None,
             replicated=env.get("CLICKPORT_REPLICATED", "").strip().lower() in ("1", "true", "yes"),
+            on_cluster=env.get("CLICKPORT_ON_CLUSTER", "").strip().lower() in ("1", "true", "yes"),
             registry_refresh_s=float(env.get("CLICKPORT_REGISTRY_REFRESH_S", 10)),
             secret_file=env.get("CLICKPORT_SECRET_FILE") or None,
         )

@@ -9,7 +9,14 @@ import re
 
 import pytest
 
-from engine.cluster import ClusterDDLError, ClusterSchema, ClusterTarget, rename_tables
+from engine.cluster import (
+    ClusterDDLError,
+    ClusterSchema,
+    ClusterTarget,
+    is_data_statement,
+    on_cluster,
+    rename_tables,
+)
 from engine.migrations import migration_files, statements
 
 pytestmark = pytest.mark.cluster
@@ -124,3 +131,18 @@ def test_rename_leaves_columns_and_qualified_names():
     sql = "SELECT events FROM events AS e JOIN db.events USING (x) WHERE 'events' != events"
     assert rename_tables(sql, {"events"}) == (
         "SELECT events FROM `events_local` AS e JOIN db.events USING (x) WHERE 'events' != events")
+
+
+def test_on_cluster_ddl_parses_with_the_cluster_after_the_name(format_query):
+    """CLICKPORT_ON_CLUSTER=1 (with Keeper): every schema statement once, ON CLUSTER."""
+    ddl = [s for s in mapped(True, FUTURE) if not is_data_statement(s)]
+    assert len(ddl) > 10
+    for statement in ddl:
+        text = format_query(on_cluster(statement, "clickport"))
+        assert re.match(r"(CREATE|ALTER|DROP) [A-Z ]*?`?\w+`? ON CLUSTER '?clickport'?", text), text
+
+
+def test_data_statements_are_recognised_behind_comments():
+    assert is_data_statement("-- backfill\nTRUNCATE TABLE IF EXISTS x")
+    assert is_data_statement("INSERT INTO x SELECT 1")
+    assert not is_data_statement("-- INSERT in a comment\nCREATE TABLE x (a UInt8) ENGINE = Memory")
