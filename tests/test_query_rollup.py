@@ -87,3 +87,20 @@ def test_rollup_counts(client, site):
     assert post_query(client, site, body)["results"] == [
         {"date": "2026-05-12", "pageviews": 1}, {"date": "2026-05-13", "pageviews": 3},
         {"date": "2026-05-14", "pageviews": 3}]  # 10:30 is in the range
+
+
+def test_a_replayed_insert_is_not_counted_twice_in_the_hourly_rollup(app, client):
+    """The writer retries and the spool replays with the batch's deduplication token: events skips
+    the block, and so must events_hourly (migration 0004), or its pageviews double."""
+    import datetime as dt
+
+    store = app.state.store
+    site_id = 4_000_000_123
+    t = dt.datetime(2026, 5, 1, 10, tzinfo=dt.UTC)
+    cols = ["site_id", "timestamp", "event_id", "type", "user_id", "session_id", "session_start", "pathname"]
+    data = [[site_id] * 2, [t, t], [1, 2], ["pageview"] * 2, [7, 7], [9, 9], [t, t], ["/", "/a"]]
+    for _ in range(2):
+        store.insert_columns("events", data, cols, dedup_token=f"replay-{site_id}")
+    q = {"s": site_id}
+    assert store.rows("SELECT count() FROM events WHERE site_id = {s:UInt32}", q)[0][0] == 2
+    assert store.rows("SELECT sum(pageviews) FROM events_hourly WHERE site_id = {s:UInt32}", q)[0][0] == 2
