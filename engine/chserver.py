@@ -56,6 +56,7 @@ class Member:
 class ClusterSpec:
     name: str
     members: tuple[Member, ...] = field(default_factory=tuple)
+    database: str = "clickport"
 
     def shards(self) -> dict[int, list[Member]]:
         grouped: dict[int, list[Member]] = {}
@@ -64,12 +65,14 @@ class ClusterSpec:
         return dict(sorted(grouped.items()))
 
 
-def remote_servers_xml(cluster: ClusterSpec, user: str = "default", password: str = "") -> str:
+def remote_servers_xml(cluster: ClusterSpec, user: str = "default", password: str = "",
+                       database: str = "clickport") -> str:
     shards = []
     for _, members in cluster.shards().items():
         replicas = "".join(
             f"<replica><host>{escape(m.host)}</host><port>{m.tcp_port}</port>"
-            f"<user>{escape(user)}</user><password>{escape(password)}</password></replica>"
+            f"<user>{escape(user)}</user><password>{escape(password)}</password>"
+            f"<default_database>{escape(database)}</default_database></replica>"
             for m in members
         )
         shards.append(f"<shard><internal_replication>true</internal_replication>{replicas}</shard>")
@@ -81,7 +84,7 @@ def write_node_config(folder: str, http_port: int, tcp_port: int, cluster: Clust
     """config.xml + users.xml for one node. Distributed inserts are synchronous (the default
     profile sets `distributed_foreground_insert`), so an acknowledged insert is on its shard."""
     os.makedirs(os.path.join(folder, "data"), exist_ok=True)
-    cluster_xml = remote_servers_xml(cluster) if cluster else ""
+    cluster_xml = remote_servers_xml(cluster, database=cluster.database) if cluster else ""
     macros = (f"<macros><cluster>{cluster.name}</cluster><shard>{shard:02d}</shard>"
               f"<replica>r{replica}</replica></macros>") if cluster else ""
     config = f"""<clickhouse>
@@ -215,6 +218,12 @@ class ChNode:
             self.proc.kill()
             self.proc.wait(timeout)
 
+    def execute(self, sql: str) -> str:
+        """Run one statement over HTTP (harness use: no parameters, trusted SQL)."""
+        request = urllib.request.Request(self.url + "/", data=sql.encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
+
     def member(self) -> Member:
         return Member(LOOPBACK, self.tcp_port, self.shard, self.replica)
 
@@ -223,10 +232,13 @@ def start_single(base: str) -> ChNode:
     return ChNode(os.path.join(base, "node1")).start().wait_ready()
 
 
-def start_cluster(base: str, name: str = "clickport", shards: int = 2) -> list[ChNode]:
-    """`shards` nodes (one replica each) that all know the cluster `name`."""
+def start_cluster(base: str, name: str = "clickport", shards: int = 2,
+                  database: str = "clickport") -> list[ChNode]:
+    """`shards` nodes (one replica each) that all know the cluster `name`; `database` is the
+    remote queries' default database (the one the app's DSN names)."""
     ports = [(free_port(), free_port()) for _ in range(shards)]
-    spec = ClusterSpec(name, tuple(Member(LOOPBACK, tcp, i + 1) for i, (_, tcp) in enumerate(ports)))
+    spec = ClusterSpec(name, tuple(Member(LOOPBACK, tcp, i + 1) for i, (_, tcp) in enumerate(ports)),
+                       database)
     nodes = [ChNode(os.path.join(base, f"shard{i + 1}"), spec, shard=i + 1, http_port=http, tcp_port=tcp)
              for i, (http, tcp) in enumerate(ports)]
     try:
@@ -234,6 +246,9 @@ def start_cluster(base: str, name: str = "clickport", shards: int = 2) -> list[C
             node.start()
         for node in nodes:
             node.wait_ready()
+            # Each <replica> names `database` as its default database (remote subqueries resolve
+            # unqualified tables there), so it must exist on every node before any remote query.
+            node.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     except Exception:
         stop_all(nodes)
         raise

@@ -78,7 +78,13 @@ class QueryLimitError(StoreError):
 _LIMIT_CODES = {"TIMEOUT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED", "TOO_SLOW", "QUERY_WAS_CANCELLED"}
 
 
-def _open_client(dsn: str) -> Client:
+# Every statement of a cluster-mode client (e.g. the INSERT … SELECT of rollup maintenance): a
+# subquery over a Distributed table inside IN / JOIN reads each shard's local table, exact because
+# every table is sharded by session (engine/cluster.py). query_settings() says it again for reads.
+CLUSTER_SETTINGS = {"distributed_product_mode": "local"}
+
+
+def _open_client(dsn: str, settings: dict[str, Any] | None = None) -> Client:
     if dsn.startswith("chdb://"):
         os.makedirs(dsn[len("chdb://"):], exist_ok=True)
         return clickhouse_connect.get_client(dsn=dsn)
@@ -88,7 +94,7 @@ def _open_client(dsn: str) -> Client:
         bootstrap = clickhouse_connect.get_client(dsn=urlparse(dsn)._replace(path="").geturl())
         bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database.replace('`', '')}`")
         bootstrap.close()
-    return clickhouse_connect.get_client(dsn=dsn)
+    return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
 
 
 class Store:
@@ -111,7 +117,7 @@ class Store:
         self._pool.put(self._new_client())
 
     def _new_client(self) -> Client:
-        client = _open_client(self.config.dsn)
+        client = _open_client(self.config.dsn, CLUSTER_SETTINGS if self.config.cluster else None)
         self._clients.append(client)
         return client
 
