@@ -209,7 +209,11 @@ def run_requests(client, key: str, every: int = 1, workers: int = 1) -> list[Any
             response = client.post(path, json=body, headers={"x-api-key": key})
         else:
             response = client.get(path, params=body, headers={"x-api-key": key})
-        return response.status_code, response.json()
+        data = response.json()
+        if path == "/api/goals" and response.status_code == 200:
+            # Goal ids are per-deployment identifiers (random), not analytics answers.
+            data = {**data, "goals": [{k: v for k, v in goal.items() if k != "id"} for goal in data["goals"]]}
+        return response.status_code, data
 
     chosen = requests()[::every]
     if workers <= 1:
