@@ -225,24 +225,24 @@ class Store:
         column_names: Sequence[str],
         dedup_token: str | None = None,
     ) -> None:
+        settings = self._insert_settings(dedup_token)
+        self._write(lambda client: client.insert(
+            table, columns, column_names=list(column_names), column_oriented=True, settings=settings))
+
+    def _insert_settings(self, dedup_token: str | None) -> dict[str, Any]:
+        """The fault switch (tests, drills), and the deduplication token that lets a retried batch
+        be recognised and skipped — in the table and in every materialized view's target."""
         if self.config.fault_insert_file and os.path.exists(self.config.fault_insert_file):
             raise StoreError(f"injected fault: {self.config.fault_insert_file} exists")
-        settings: dict[str, Any] = {}
-        if dedup_token:
-            # Lets a retried batch be recognised and skipped if the first try did land.
-            settings["insert_deduplication_token"] = dedup_token
-            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        if not dedup_token:
+            return {}
+        return {"insert_deduplication_token": dedup_token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1}
+
+    def _write(self, call) -> None:
         try:
             with self.client() as client:
-                _wrap(
-                    lambda: client.insert(
-                        table,
-                        columns,
-                        column_names=list(column_names),
-                        column_oriented=True,
-                        settings=settings,
-                    )
-                )
+                _wrap(lambda: call(client))
         finally:
             self.writes += 1
 
@@ -256,18 +256,9 @@ class Store:
     ) -> None:
         """Insert rows already encoded in a ClickHouse input format (`fmt`, e.g.
         JSONCompactEachRow): the engine parses them, no Python value conversion."""
-        if self.config.fault_insert_file and os.path.exists(self.config.fault_insert_file):
-            raise StoreError(f"injected fault: {self.config.fault_insert_file} exists")
-        settings: dict[str, Any] = {}
-        if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
-            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-        try:
-            with self.client() as client:
-                _wrap(lambda: client.raw_insert(
-                    table, list(column_names), insert_block=data, settings=settings, fmt=fmt))
-        finally:
-            self.writes += 1
+        settings = self._insert_settings(dedup_token)
+        self._write(lambda client: client.raw_insert(
+            table, list(column_names), insert_block=data, settings=settings, fmt=fmt))
 
     # --- async API: the same calls, run in a worker thread ----------------------------------
 

@@ -160,3 +160,17 @@ def add_goal(client, admin_headers, site: QSite, name: str, goal_type: str, matc
                     json={"name": name, "type": goal_type, "match": match}, headers=admin_headers)
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+def rollup_and_raw(store, site, body: dict, now: dt.datetime) -> tuple[dict, dict]:
+    """The same query answered with the pre-aggregated rollup and from raw data only."""
+    from engine.query import rollup
+    from engine.query.run import run_query_sync
+
+    fast = run_query_sync(store, site, body, now=now)
+    rollup.ENABLED = False
+    try:
+        slow = run_query_sync(store, site, body, now=now)
+    finally:
+        rollup.ENABLED = True
+    return fast, slow

@@ -15,12 +15,12 @@ import random
 
 import pytest
 
-from engine.query import rollup as rollup_mod
 from engine.query.parse import parse_query
-from engine.query.run import coverage, resolve, run_query_sync
+from engine.query.run import coverage, resolve
 from engine.rollups import seal_all
 from loadtest.model import ModelConfig
 from loadtest.seed import SeedOptions, seed
+from tests.query_support import rollup_and_raw
 
 NOW = dt.datetime(2026, 6, 15, 13, 20, tzinfo=dt.UTC)
 N_QUERIES = 320
@@ -151,12 +151,7 @@ def test_rollup_matches_raw_for_random_queries(history):
         rng = resolve(query, NOW, None)
         if coverage(store, site, query, rng) is not None:
             used += 1
-        fast = run_query_sync(store, site, body, now=NOW)
-        rollup_mod.ENABLED = False
-        try:
-            slow = run_query_sync(store, site, body, now=NOW)
-        finally:
-            rollup_mod.ENABLED = True
+        fast, slow = rollup_and_raw(store, site, body, NOW)
         dims = list(query.dimensions)
         where = f"query {i} {body}"
         _compare_results(fast["results"], slow["results"], query.metrics, dims, slack[site.site_id], where)

@@ -15,11 +15,10 @@ import time
 
 import pytest
 
-from engine.query import rollup as rollup_mod
 from engine.query.parse import parse_query
 from engine.query.run import coverage, resolve, run_query_sync
 from engine.rollups import read_state, seal_all, seal_days
-from tests.query_support import Visitor, flush, make_site
+from tests.query_support import Visitor, flush, make_site, rollup_and_raw
 
 NOW = dt.datetime(2026, 10, 9, 12, 0, tzinfo=dt.UTC)
 RANGE = {"start": "2026-10-04", "end": "2026-10-08"}
@@ -30,12 +29,7 @@ def both(store, site, body):
     """(answer with the rollup, answer from raw data only, whether the rollup was used)"""
     query = parse_query(body)
     used = coverage(store, site, query, resolve(query, NOW, None))
-    fast = run_query_sync(store, site, body, now=NOW)
-    rollup_mod.ENABLED = False
-    try:
-        slow = run_query_sync(store, site, body, now=NOW)
-    finally:
-        rollup_mod.ENABLED = True
+    fast, slow = rollup_and_raw(store, site, body, NOW)
     return fast, slow, used
 
 
