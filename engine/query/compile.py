@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.query.fields import EMPTY_LABELS, NEGATIVE_OPERATORS, TIME_DIMENSIONS
-from engine.query.metrics import (  # BOUNCED, DURATION_MS, rounded_ratio: also for props.py
-    BOUNCED,
+from engine.query.metrics import (
     COMPONENTS,
-    DURATION_MS,
     ENTRY_EXIT,
     EVENTS,
     METRICS,
@@ -34,7 +32,6 @@ from engine.query.metrics import (  # BOUNCED, DURATION_MS, rounded_ratio: also 
     SESSIONS,
     events_components,
     page_visits_components,
-    rounded_ratio,
     sessions_components,
 )
 from engine.query.parse import Filter, Query
@@ -43,8 +40,8 @@ from engine.query.plan import Plan, plan_query, rollup_window
 
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9 /()_.-]*")
 DT64 = "DateTime64(3, 'UTC')"
-__all__ = ["Compiled", "compile_planned", "compile_components", "rounded_ratio", "labelled",
-           "predicate", "time_key", "DT64", "Params", "BOUNCED", "DURATION_MS"]
+__all__ = ["Compiled", "compile_planned", "compile_components", "labelled", "predicate", "time_key",
+           "DT64", "Params"]
 
 
 def literal(text: str) -> str:

@@ -28,6 +28,8 @@ BOUNCED = ("(s.s_pageviews <= 1 AND s.s_clicks = 0 AND s.s_max_scroll < 25 "
 # Engaged time when the session reported any; else last non-engagement event − first event.
 DURATION_MS = ("if(s.s_engaged_ms > 0, toInt64(s.s_engaged_ms), greatest(toInt64(0), "
                "toUnixTimestamp64Milli(s.s_last_activity) - toUnixTimestamp64Milli(s.s_start)))")
+# avg_duration is computed in milliseconds and shown in whole seconds.
+MS_PER_SECOND = 1000
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,16 @@ def sessions_components(name: str, entered: str | None) -> dict[str, str]:
                     "c_bounce_rate_d": f"countIf({entered})"}
         return {"c_bounce_rate_n": f"countIf({BOUNCED})", "c_bounce_rate_d": n}
     if name == "avg_duration":
-        return {"c_avg_duration_n": f"sum({DURATION_MS})", "c_avg_duration_d": f"1000 * {n}"}
+        return {"c_avg_duration_n": f"sum({DURATION_MS})", "c_avg_duration_d": f"{MS_PER_SECOND} * {n}"}
     if name == "clickers":
         return {"c_clickers": "countIf(s.s_clicks > 0)", "c_clickers_d": n}
     raise ValueError(name)
+
+
+def session_duration_seconds() -> str:
+    """One merged session's duration (columns as DURATION_MS, alias s) in whole seconds, rounded
+    as avg_duration is (realtime.py lists sessions with it)."""
+    return rounded_ratio(DURATION_MS, str(MS_PER_SECOND))
 
 
 # Columns of the merged session each metric reads (compile.sessions_subquery).
@@ -200,7 +208,7 @@ def page_visits_components(name: str) -> dict[str, str]:
                 "c_avg_scroll_d": "countIf(pv.pv_hs = 1)"}
     if name == "avg_duration":
         return {"c_avg_duration_n": "sumIf(pv.pv_eng, pv.pv_he = 1)",
-                "c_avg_duration_d": "1000 * countIf(pv.pv_he = 1)"}
+                "c_avg_duration_d": f"{MS_PER_SECOND} * countIf(pv.pv_he = 1)"}
     raise ValueError(name)
 
 

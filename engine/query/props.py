@@ -8,7 +8,8 @@ engagement updates) in the range that carry its values and pass every filter, an
   metrics, a session's visitor is any of its events' visitor ids, as in the sessions aggregate),
 - ``bounce_rate``, ``avg_duration``, ``views_per_visit``, ``clickers``  over those sessions
   (whole sessions from the sessions aggregate, by the rules of SPEC §3), and ``avg_scroll`` over
-  their page visits that reported a scroll depth.
+  their page visits that reported a scroll depth; each of these with its components and final
+  value from metrics.py (one definition per metric).
 
 The value of `prop:<key>` is the event's value for the key (its first, if sent twice) or
 "(none)" when the event does not carry the key. Other dimensions and filters are read per event:
@@ -33,9 +34,7 @@ import datetime as dt
 
 from engine.query.breakdowns import COMMON_PARAMS, _int_param, check_params, date_range_params
 from engine.query.compile import (
-    BOUNCED,
     DT64,
-    DURATION_MS,
     Compiled,
     Params,
     _and,
@@ -44,7 +43,6 @@ from engine.query.compile import (
     literal,
     order_terms,
     predicate,
-    rounded_ratio,
     time_key,
 )
 from engine.query.errors import QueryError
@@ -57,6 +55,7 @@ from engine.query.fields import (
     is_prop,
     prop_key,
 )
+from engine.query.metrics import metric, page_visits_components, sessions_components
 from engine.query.parse import Filter, Query, check_timezone
 from engine.query.periods import DateRange, resolve_range
 from engine.store import Store
@@ -187,12 +186,13 @@ def _sessions_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
 
 
 def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
-    """Per session of the matching events: the summed max scroll of its page visits that
-    reported one, and how many did."""
+    """Per session of the matching events: the avg_scroll components (metrics.py) over its
+    page visits; they add up over sessions."""
+    comps = page_visits_components("avg_scroll")
     return (
-        "SELECT pv_sid, sumIf(pv_scroll, pv_hs = 1) AS pv_sum, countIf(pv_hs = 1) AS pv_n FROM ("
+        f"SELECT pv.pv_sid AS pv_sid, {', '.join(f'{e} AS {c}' for c, e in comps.items())} FROM ("
         "SELECT session_id AS pv_sid, max_scroll AS pv_scroll, has_scroll AS pv_hs "
-        f"FROM page_visits FINAL WHERE {_session_keys(rows, ids_sql, few)}) GROUP BY pv_sid"
+        f"FROM page_visits FINAL WHERE {_session_keys(rows, ids_sql, few)}) AS pv GROUP BY pv_sid"
     )
 
 
@@ -205,10 +205,13 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
     by_session = (any(m in SESSION_METRICS for m in metrics) or bool(entry_exit_filters)
                   or any(d in ENTRY_EXIT for d in dims))
     event_dims = [f"d{i}" for i, d in enumerate(dims) if d not in ENTRY_EXIT]
+    # Two levels: components per row (each metric's own components, metrics.py, for the session
+    # and page-visit metrics), then each metric's final value over them.
     if not by_session:
-        exprs = {"events": "count()", "pageviews": "countIf(typ = 'pageview')",
-                 "visitors": "uniq(uid)", "sessions": "uniq(sid)"}
-        select = event_dims + [f"{exprs[m]} AS m_{m}" for m in metrics]
+        comps = {"c_events": "count()", "c_pageviews": "countIf(typ = 'pageview')",
+                 "c_visitors": "uniq(uid)", "c_sessions": "uniq(sid)"}
+        needed = {f"c_{m}": comps[f"c_{m}"] for m in metrics}
+        select = event_dims + [f"{e} AS {c}" for c, e in needed.items()]
         inner = f"SELECT {', '.join(select)} FROM ({rows_sql})"
         if event_dims:
             inner += f" GROUP BY {', '.join(event_dims)}"
@@ -220,15 +223,20 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
             f"FROM ({rows_sql}) GROUP BY {', '.join(group1)}"
         )
         sessions = _sessions_subquery(rows, rows_sql, rows.few)
-        n = "count()"
-        exprs = {
-            "events": "sum(l.ev)", "pageviews": "sum(l.pv)", "visitors": "uniq(l.u)",
-            "sessions": n, "clickers": "countIf(s.s_clicks > 0)",
-            "bounce_rate": rounded_ratio(f"countIf({BOUNCED})", n, 100),
-            "views_per_visit": f"{rounded_ratio('sum(s.s_pageviews)', n, 100)} / 100",
-            "avg_duration": rounded_ratio(f"sum({DURATION_MS})", f"1000 * {n}"),
-            "avg_scroll": rounded_ratio("sum(p.pv_sum)", "sum(p.pv_n)"),
-        }
+        needed = {}
+        for m in metrics:
+            if m == "events":
+                needed["c_events"] = "sum(l.ev)"
+            elif m == "pageviews":
+                needed["c_pageviews"] = "sum(l.pv)"
+            elif m == "visitors":
+                needed["c_visitors"] = "uniq(l.u)"
+            elif m == "sessions":
+                needed["c_sessions"] = "count()"
+            elif m == "avg_scroll":
+                needed.update({c: f"sum(p.{c})" for c in page_visits_components(m)})
+            else:
+                needed.update(sessions_components(m, None))
         dim_exprs = []
         for i, d in enumerate(dims):
             if d == "entry_page":
@@ -239,7 +247,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
                 dim_exprs.append(f"l.d{i} AS d{i}")
         where = [predicate(labelled("s.s_entry" if f.dimension == "entry_page" else "s.s_exit",
                                     f.dimension), f, params) for f in entry_exit_filters]
-        select = dim_exprs + [f"{exprs[m]} AS m_{m}" for m in metrics]
+        select = dim_exprs + [f"{e} AS {c}" for c, e in needed.items()]
         inner = (f"SELECT {', '.join(select)} FROM ({per_session}) AS l "
                  f"INNER JOIN ({sessions}) AS s ON l.sid = s.s_id")
         if "avg_scroll" in metrics:  # page visits without a scroll report read as 0 of 0
@@ -248,6 +256,10 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
             inner += f" WHERE {_and(where)}"
         if dims:
             inner += f" GROUP BY {', '.join(f'd{i}' for i in range(len(dims)))}"
+    dim_cols = [f"d{i}" for i in range(len(dims))]
+    outer = dim_cols + [f"{metric(m).final_sql()} AS m_{m}" for m in metrics]
+    inner = f"SELECT {', '.join(outer)} FROM ({inner})" + (
+        f" GROUP BY {', '.join(dim_cols)}" if dims else "")
     columns = [f"d{i}" for i in range(len(dims))] + [f"m_{m}" for m in metrics]
     sql = f"SELECT {', '.join(columns)} FROM ({inner})"
     time_only = bool(dims) and all(d in TIME_DIMENSIONS for d in dims)

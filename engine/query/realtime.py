@@ -3,8 +3,9 @@
 Active = any event (engagement updates included) in [now − 5 min, now + 5 min] (the upper bound is
 the clock skew POST /api/event accepts). The sessions come from the merged sessions aggregate,
 looked up by id (bloom-filter index) from the session starts seen in the window, newest activity
-first; `exit_page` is the session's latest pageview (its current page) and `duration` follows
-the avg_duration rule (engaged time, else last event − first event), in whole seconds.
+first; `exit_page` is the session's latest pageview (its current page) and `duration` is
+metrics.py's, as avg_duration computes it for one session (engaged time, else last event − first
+event), in whole seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from engine.ingest.identity import public_session_id
 from engine.query.compile import DT64, _ts, labelled
+from engine.query.metrics import session_duration_seconds
 from engine.store import Store
 
 WINDOW = dt.timedelta(minutes=5)
@@ -31,14 +33,13 @@ WITH active AS (
 )
 SELECT
     s_id, s_entry, s_exit, s_pageviews,
-    intDiv(2 * if(s_engaged > 0, toInt64(s_engaged), greatest(toInt64(0),
-        toUnixTimestamp64Milli(s_last_activity) - toUnixTimestamp64Milli(s_start))) + 1000, 2000),
+    {session_duration_seconds()},
     {", ".join(labelled(f"s_{f}", f) for f in _FIELDS)},
     s_scroll
 FROM (
     SELECT session_start AS s_start, session_id AS s_id,
         argMinMerge(entry_page) AS s_entry, argMaxMerge(exit_page) AS s_exit,
-        sum(pageviews) AS s_pageviews, sum(engaged_ms) AS s_engaged,
+        sum(pageviews) AS s_pageviews, sum(engaged_ms) AS s_engaged_ms,
         max(last_activity) AS s_last_activity, max(max_scroll) AS s_scroll,
         {", ".join(f"any({f}) AS s_{f}" for f in _FIELDS)}
     FROM sessions
