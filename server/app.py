@@ -35,6 +35,7 @@ from server import (
     routes_import,
     routes_query,
 )
+from server.auth_guard import AuthBackoff
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import with_security_headers
@@ -103,6 +104,7 @@ def create_app(config: Config | None = None) -> Starlette:
     app.router.redirect_slashes = False
     app.lean_routes = {"/api/event": post_event, "/api/collect": routes_browser.collect}
     app.state.config = config
+    app.state.auth_guard = AuthBackoff(config.auth_free_failures, config.auth_backoff_max_s)
     app.state.http_outcomes = {}
     return app
 

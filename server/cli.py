@@ -174,11 +174,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # uvicorn's proxy-header handling trusts exactly the proxies the app trusts (one list); the
     # protocol caps request heads (431) and their read time (408); idle keep-alive connections
-    # close after CLICKPORT_KEEPALIVE_S; past CLICKPORT_MAX_CONNECTIONS new ones get 503.
+    # close after CLICKPORT_KEEPALIVE_S, and any connection after CLICKPORT_MAX_REQUESTS_PER_CONNECTION
+    # requests; past CLICKPORT_MAX_CONNECTIONS new ones get 503.
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False, timeout_graceful_shutdown=30, log_config=None,
                 proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value() or "",
-                http=guarded_protocol(config.max_header_bytes, config.header_timeout_s),
+                http=guarded_protocol(config.max_header_bytes, config.header_timeout_s,
+                                      config.max_requests_per_connection),
                 timeout_keep_alive=config.keepalive_s, limit_concurrency=config.max_connections,
                 h11_max_incomplete_event_size=config.max_header_bytes)
     return 0

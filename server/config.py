@@ -22,8 +22,11 @@ class Config:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
     keepalive_s: float = 5.0
+    max_requests_per_connection: int = 1000
     max_connections: int = 2048
     metrics_token: str = ""
+    auth_free_failures: int = 5
+    auth_backoff_max_s: float = 60.0
     query_timeout_s: float = 20.0
     query_concurrency: int = max(2, os.cpu_count() or 2)
     query_per_site: int = max(1, (os.cpu_count() or 2) // 2)
@@ -65,7 +68,11 @@ class Config:
             body_timeout_s=float(env.get("CLICKPORT_BODY_TIMEOUT_S", cls.body_timeout_s)),
             keepalive_s=float(env.get("CLICKPORT_KEEPALIVE_S", cls.keepalive_s)),
             max_connections=int(env.get("CLICKPORT_MAX_CONNECTIONS", cls.max_connections)),
+            max_requests_per_connection=_positive_int(
+                env, "CLICKPORT_MAX_REQUESTS_PER_CONNECTION", cls.max_requests_per_connection),
             metrics_token=env.get("CLICKPORT_METRICS_TOKEN", ""),
+            auth_free_failures=int(env.get("CLICKPORT_AUTH_FREE_FAILURES", cls.auth_free_failures)),
+            auth_backoff_max_s=float(env.get("CLICKPORT_AUTH_BACKOFF_MAX_S", cls.auth_backoff_max_s)),
             query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
             query_concurrency=int(env.get("CLICKPORT_QUERY_CONCURRENCY", cls.query_concurrency)),
             query_per_site=int(env.get("CLICKPORT_QUERY_PER_SITE", cls.query_per_site)),
@@ -90,6 +97,13 @@ class Config:
 
 
 MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    value = int(env.get(name, default))
+    if value < 1:
+        raise ValueError(f"{name}: must be at least 1")
+    return value
 
 
 def _admin_token(value: str | None) -> str | None:

@@ -5,7 +5,11 @@
 - a header read timeout: a connection that has not completed its request head within
   `header_timeout_s` of opening (or of its previous response) gets 408 and is closed, so slow
   senders (slowloris) cannot hold connections open indefinitely;
-- counters of both outcomes (`OUTCOMES`, exported on /metrics).
+- a cap on requests per keep-alive connection (`max_requests`, CLICKPORT_MAX_REQUESTS_PER_CONNECTION):
+  the answer to a connection's last allowed request carries `connection: close` and the
+  connection closes after it (as nginx's `keepalive_requests`), so one client cannot hold a
+  connection, and what it pins, forever; well-behaved HTTP clients simply reconnect;
+- counters of these outcomes (`OUTCOMES`, exported on /metrics).
 
 Body read timeouts are enforced where bodies are read (server.requests.read_body); idle
 keep-alive connections close after uvicorn's `timeout_keep_alive`.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-OUTCOMES = {"header_too_large": 0, "header_timeout": 0}
+OUTCOMES = {"header_too_large": 0, "header_timeout": 0, "connection_request_cap": 0}
 
 
 def _reply_and_close(protocol: HttpToolsProtocol, status: bytes, message: bytes) -> None:
@@ -26,13 +30,15 @@ def _reply_and_close(protocol: HttpToolsProtocol, status: bytes, message: bytes)
     protocol.transport.close()
 
 
-def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[HttpToolsProtocol]:
+def guarded_protocol(max_header_bytes: int, header_timeout_s: float,
+                     max_requests: int = 1000) -> type[HttpToolsProtocol]:
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._head_bytes = 0
             self._in_head = True
             self._head_timer = None
+            self._requests = 0
             self._arm_head_timer()
 
         def _arm_head_timer(self) -> None:
@@ -61,7 +67,15 @@ def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[Htt
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            previous = self.cycle
             super().on_headers_complete()
+            if self.cycle is not previous:  # a new request (not a protocol upgrade)
+                self._requests += 1
+                if self._requests >= max_requests and self.cycle.keep_alive:
+                    # Its answer says `connection: close` and the transport closes after it;
+                    # anything pipelined behind it is dropped with the connection.
+                    self.cycle.keep_alive = False
+                    OUTCOMES["connection_request_cap"] += 1
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -16,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from engine.metrics import Metrics
 from engine.migrations import migration_files
 from server import http_protocol
+from server.auth_guard import verify_secret
 from server.jsonresp import json_response
 
 
@@ -35,8 +35,9 @@ def build_metrics(app) -> Metrics:
     for reason in ("site_busy", "server_busy", "deadline_in_queue"):
         metrics.gauge(f"clickport_queries_rejected_{reason}_total",
                       lambda reason=reason: state.admission.rejected[reason])
-    for reason in ("header_too_large", "header_timeout"):
+    for reason in ("header_too_large", "header_timeout", "connection_request_cap"):
         metrics.gauge(f"clickport_http_{reason}_total", lambda reason=reason: http_protocol.OUTCOMES[reason])
+    metrics.gauge("clickport_auth_backoff_refusals_total", lambda: state.auth_guard.refused)
     metrics.gauge("clickport_forged_ids_total", lambda: state.ingestor.sessions.forged_ids)
     metrics.gauge("clickport_client_disconnects_total",
                   lambda: state.http_outcomes.get("client_disconnect", 0))
@@ -70,7 +71,7 @@ async def metrics_endpoint(request: Request) -> Response:
     if token:  # CLICKPORT_METRICS_TOKEN: scrapers send it as a bearer token
         auth = request.headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not given or not verify_secret(request, given, token, "metrics token"):
             return json_response({"error": "Unauthorized", "message": "/metrics needs "
                                   "'Authorization: Bearer <CLICKPORT_METRICS_TOKEN>'"}, status=401)
     return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

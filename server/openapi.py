@@ -290,7 +290,9 @@ def build_spec() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-                "AdminToken": {"type": "http", "scheme": "bearer"},
+                "AdminToken": {"type": "http", "scheme": "bearer", "description": (
+                    "The admin token. Repeated wrong tokens from one client get 429 with "
+                    "Retry-After (a growing backoff; docs/reliability.md).")},
             },
             "schemas": {
                 "Error": {

@@ -4,13 +4,13 @@ API-key auth and the visitor's IP."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
 from engine.sites import ApiKey, Site
+from server.auth_guard import verify_secret
 from server.client_ip import client_ip
 from server.errors import ApiError
 
@@ -70,8 +70,7 @@ def authenticate(request: Request, permission: str) -> tuple[ApiKey, Site]:
 def _admin_as_reader(request: Request, token: str) -> tuple[ApiKey, Site]:
     """The admin token reads any site named by the `x-clickport-site` header (the dashboard's
     sign-in for operators); it never sends events."""
-    expected = request.app.state.config.admin_token
-    if not hmac.compare_digest(token.encode(), expected.encode()):
+    if not verify_secret(request, token, request.app.state.config.admin_token, "admin token"):
         raise ApiError(401, "Invalid API key")
     domain = request.headers.get("x-clickport-site", "").strip()
     site = request.app.state.registry.site_by_domain(domain) if domain else None

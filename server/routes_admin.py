@@ -7,7 +7,6 @@ server runs, in embedded mode too (a second process cannot open the embedded sto
 from __future__ import annotations
 
 import asyncio
-import hmac
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server.auth_guard import verify_secret
 from server.errors import ApiError
 from server.jsonresp import json_response
 from server.requests import read_json
@@ -25,8 +25,8 @@ PERMISSIONS = ("read", "tracker")
 def _require_admin(request: Request) -> None:
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    expected = request.app.state.config.admin_token
-    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+    # Wrong tokens are counted per client: repeated guesses get 429 + Retry-After (server.auth_guard).
+    if not token or not verify_secret(request, token, request.app.state.config.admin_token, "admin token"):
         raise ApiError(401, "admin routes need 'Authorization: Bearer <admin token>'")
 
 

@@ -1,7 +1,8 @@
 """HTTP hygiene against a real `clickport serve` (issue 10): request heads capped (431) and timed
 (408), body read timeout, a client that leaves mid-body is a quiet counted outcome, no
 Host-derived redirects, security headers everywhere, /metrics behind an optional token, public
-revenue bounds."""
+revenue bounds, a request cap per keep-alive connection, a growing per-client backoff on wrong
+admin / metrics tokens."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import CHROME_UA
-from tests.serverproc import ADMIN, ServerProcess
+from tests.serverproc import ADMIN, ADMIN_TOKEN, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,8 @@ def server(tmp_path_factory):
     proc = ServerProcess(str(tmp_path_factory.mktemp("hygiene")), {
         "CLICKPORT_HEADER_TIMEOUT_S": "1", "CLICKPORT_BODY_TIMEOUT_S": "1",
         "CLICKPORT_MAX_HEADER_BYTES": "8192", "CLICKPORT_METRICS_TOKEN": "scrape-secret-123",
+        "CLICKPORT_MAX_REQUESTS_PER_CONNECTION": "3", "CLICKPORT_AUTH_FREE_FAILURES": "5",
+        "CLICKPORT_AUTH_BACKOFF_MAX_S": "2",
     }).start()
     yield proc
     proc.kill()
@@ -95,6 +98,86 @@ def test_metrics_need_the_token_when_one_is_set(server):
     assert httpx.get(server.base + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     ok = httpx.get(server.base + "/metrics", headers={"Authorization": "Bearer scrape-secret-123"})
     assert ok.status_code == 200 and "clickport_events_accepted_total" in ok.text
+
+
+def _responses(raw: bytes) -> list[bytes]:
+    """The status line + headers of each response in a stream of `content-length` responses."""
+    heads = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                       if line.startswith(b"content-length:")), 0)
+        heads.append(head.lower())
+        raw = rest[length:]
+    return heads
+
+
+def test_a_keep_alive_connection_closes_after_its_request_cap(server):
+    sock = _connect(server)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    for _ in range(2):
+        sock.sendall(request)
+        time.sleep(0.2)
+    sock.sendall(request)  # the third: CLICKPORT_MAX_REQUESTS_PER_CONNECTION=3
+    raw = _read_all(sock, timeout=5)  # returns at EOF: the server closed the connection
+    heads = _responses(raw)
+    assert len(heads) == 3 and all(h.startswith(b"http/1.1 200") for h in heads), raw[:500]
+    assert [b"connection: close" in h for h in heads] == [False, False, True]
+    try:
+        sock.sendall(request)
+        assert sock.recv(100) == b""
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    # An HTTP client just reconnects: ten requests on one pooled client all succeed.
+    with httpx.Client(base_url=server.base) as http:
+        assert [http.get("/healthz").status_code for _ in range(10)] == [200] * 10
+
+
+def _from(address: str, token: str) -> dict[str, str]:
+    # The test talks from loopback, a trusted proxy: X-Forwarded-For names the client.
+    return {"X-Forwarded-For": address, "Authorization": f"Bearer {token}"}
+
+
+def test_wrong_admin_tokens_get_a_growing_per_client_backoff(server):
+    wrong = "guess-guess-guess-0"
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        answers = [http.get("/api/admin/sites", headers=_from("203.0.113.7", wrong)) for _ in range(40)]
+        codes = [r.status_code for r in answers]
+        # Five free failures, then 429 + Retry-After; blocked requests are not even compared.
+        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}, codes
+        assert answers[5].headers["retry-after"] == "1"
+        assert "retry after" in answers[5].json()["message"]
+        blocked = http.get("/api/admin/sites", headers=_from("203.0.113.7", ADMIN_TOKEN))
+        assert blocked.status_code == 429  # even the right token, while blocked
+        # Other clients are untouched: right token 200, wrong token a plain 401.
+        assert http.get("/api/admin/sites", headers=_from("198.51.100.9", ADMIN_TOKEN)).status_code == 200
+        assert http.get("/api/admin/sites", headers=_from("198.51.100.9", wrong)).status_code == 401
+        # The block grows: after the 1 s one, the next wrong guess starts a 2 s one (the cap here).
+        time.sleep(1.1)
+        again = http.get("/api/admin/sites", headers=_from("203.0.113.7", wrong))
+        assert again.status_code == 429 and again.headers["retry-after"] == "2"
+        time.sleep(2.1)
+        capped = http.get("/api/admin/sites", headers=_from("203.0.113.7", wrong))
+        assert capped.status_code == 429 and capped.headers["retry-after"] == "2"
+        # After its block, the right token works again and clears the count.
+        time.sleep(2.1)
+        assert http.get("/api/admin/sites", headers=_from("203.0.113.7", ADMIN_TOKEN)).status_code == 200
+        assert http.get("/api/admin/sites", headers=_from("203.0.113.7", wrong)).status_code == 401
+        # An IPv6 client is one client per /64, whatever address of it it uses.
+        codes = [http.get("/api/admin/sites", headers=_from(f"2001:db8:1:2::{i:x}", wrong)).status_code
+                 for i in range(1, 8)]
+        assert codes == [401] * 5 + [429] * 2
+        # The admin token on the read routes (dashboard sign-in) and the /metrics token count too.
+        headers = {"X-Forwarded-For": "192.0.2.44", "x-api-key": wrong, "x-clickport-site": "a.example"}
+        codes = [http.post("/api/query", json={"metrics": ["visitors"]}, headers=headers).status_code
+                 for _ in range(7)]
+        assert codes == [401] * 5 + [429] * 2
+        codes = [http.get("/metrics", headers=_from("192.0.2.45", "nope")).status_code for _ in range(7)]
+        assert codes == [401] * 5 + [429] * 2
+        metrics = http.get("/metrics", headers={"Authorization": "Bearer scrape-secret-123"}).text
+        refused = next(float(line.split()[-1]) for line in metrics.splitlines()
+                       if line.startswith("clickport_auth_backoff_refusals_total"))
+        assert refused >= 40
 
 
 def test_no_redirect_is_built_from_the_host_header(server):
