@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -140,12 +141,17 @@ async def paced_events(port: int, key: str, domain: str, rate: float, duration: 
             "achieved_rate": round(total / (time.perf_counter() - start), 1)}
 
 
+# Extra environment for every drill server (`--server-env K=V`, e.g. PYTHONASYNCIODEBUG=1 to log
+# event-loop callbacks slower than 100 ms); recorded with the results.
+SERVER_ENV: dict[str, str] = {}
+
+
 def start_server(data_dir: str, env: dict | None = None) -> Process:
     port = free_port()
     os.makedirs(data_dir, exist_ok=True)
     argv = [sys.executable, "-m", "server.cli", "--data-dir", data_dir, "serve", "--port", str(port),
             "--log-level", "warning"]
-    return Process("clickport", argv, port, {"CLICKPORT_ADMIN_TOKEN": TOKEN, **(env or {})},
+    return Process("clickport", argv, port, {"CLICKPORT_ADMIN_TOKEN": TOKEN, **SERVER_ENV, **(env or {})},
                    os.path.join(data_dir, f"drill-server-{port}.log")).start()
 
 
@@ -193,6 +199,7 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
             # Warm-up, then the no-query baseline.
             await paced_events(port, event_key, "drill-a-events.example", 200, 3)
             baseline = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
+            after_baseline = server_diagnostics(server.base)
             stop = asyncio.Event()
             outcomes: dict[int, list[float]] = {}
             readyz: list[int] = []
@@ -229,11 +236,12 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
             loaded = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
             stop.set()
             await asyncio.gather(*workers, poller)
-            return {"baseline": baseline, "with_queries": loaded,
+            return {"baseline": baseline, "with_queries": loaded, "server_after_baseline": after_baseline,
                     "queries": {str(k): summary_ms(v) for k, v in sorted(outcomes.items())},
                     "readyz": {str(s): readyz.count(s) for s in sorted(set(readyz))}}
 
         result = asyncio.run(storm())
+        result["server_counters"] = server_diagnostics(server.base)
     finally:
         server.terminate()
     base_p99, p99 = result["baseline"]["p99_ms"], result["with_queries"]["p99_ms"]
@@ -428,25 +436,59 @@ def drill_d(work: str, duration: float) -> dict:
         _, victim_key = site_with_key(server.base, "victim.drill-d.example")
         site_with_key(server.base, "forged.drill-d.example")
 
+        def cpu() -> tuple[float, float]:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return server.cpu_seconds(), usage.ru_utime + usage.ru_stime
+
         async def run() -> dict:
             await paced_events(server.port, victim_key, "victim.drill-d.example", 100, 3)
+            before = cpu()
             baseline = await paced_events(server.port, victim_key, "victim.drill-d.example", 100, duration)
+            after_baseline = cpu()
+            diagnostics = server_diagnostics(server.base)
             flood = asyncio.create_task(
                 forged_collect(server.port, "forged.drill-d.example", 500, duration + 2))
             await asyncio.sleep(1)
             loaded = await paced_events(server.port, victim_key, "victim.drill-d.example", 100, duration)
             forged = await flood
-            return {"baseline": baseline, "with_forged_flood": loaded, "forged": forged}
+            after = cpu()
+            forged_n = sum(forged["statuses"].values())
+            # CPU seconds of the server process and of this load generator, per phase.
+            usage = {
+                "baseline": {"server_cpu_s": round(after_baseline[0] - before[0], 2),
+                             "client_cpu_s": round(after_baseline[1] - before[1], 2),
+                             "wall_s": duration,
+                             "server_cpu_us_per_request": round(
+                                 (after_baseline[0] - before[0]) / max(1, baseline["n"]) * 1e6, 1)},
+                "flood": {"server_cpu_s": round(after[0] - after_baseline[0], 2),
+                          "client_cpu_s": round(after[1] - after_baseline[1], 2),
+                          "server_cpu_us_per_request": round(
+                              (after[0] - after_baseline[0]) / max(1, loaded["n"] + forged_n) * 1e6, 1)},
+            }
+            return {"baseline": baseline, "with_forged_flood": loaded, "forged": forged, "cpu": usage,
+                    "server_after_baseline": diagnostics}
 
         result = asyncio.run(run())
-        metrics = _http_json_text(server.base + "/metrics")
-        result["server_counters"] = {line.split()[0]: line.split()[1] for line in metrics.splitlines()
-                                     if line.startswith(("clickport_forged_ids_total",))}
+        result["server_counters"] = server_diagnostics(server.base)
     finally:
         server.terminate()
     result["checks"] = {"victim_p50_within_2x": result["with_forged_flood"]["p50_ms"]
                         <= 2 * result["baseline"]["p50_ms"]}
     return result
+
+
+DIAGNOSTICS = ("clickport_event_loop_lag", "clickport_gc_", "clickport_forged_ids_total",
+               "clickport_queries_rejected")
+
+
+def server_diagnostics(base: str) -> dict[str, str]:
+    """The server's event-loop lag and gc pauses (server/loopwatch.py) and a few counters."""
+    try:
+        text = _http_json_text(base + "/metrics")
+    except OSError:
+        return {}
+    return {line.split()[0]: line.split()[1] for line in text.splitlines()
+            if line.startswith(DIAGNOSTICS) and not line.startswith("#")}
 
 
 def _http_json_text(url: str) -> str:
@@ -466,7 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=None, help="data directories (default: a temp dir, removed)")
     parser.add_argument("--seed-events", default="5M", help="events seeded for drill a")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per measured phase")
+    parser.add_argument("--server-env", action="append", default=[], metavar="K=V",
+                        help="extra environment for the drill servers (repeatable)")
     args = parser.parse_args(argv)
+    SERVER_ENV.update(item.split("=", 1) for item in args.server_env)
     work = args.work or tempfile.mkdtemp(prefix="clickport-drills-")
     os.makedirs(args.results, exist_ok=True)
     command = "python -m loadtest.drills " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -486,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
             result = {"drill": name, "what": DRILLS[name], "command": command,
                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                       "seconds": round(time.time() - started, 1), "box_before": context,
-                      "box_after": others_on_the_box(), **result}
+                      "box_after": others_on_the_box(), "server_env": SERVER_ENV, **result}
             path = os.path.join(args.results, f"drills-issue10-{name}.json")
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(result, f, indent=2)

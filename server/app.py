@@ -39,6 +39,7 @@ from server.auth_guard import AuthBackoff
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import with_security_headers
+from server.loopwatch import LoopWatch
 from server.routes_event import post_event
 
 log = logging.getLogger("clickport")
@@ -71,6 +72,7 @@ def create_app(config: Config | None = None) -> Starlette:
         background = [
             asyncio.create_task(_refresh_registry(app)),
             asyncio.create_task(_warm_up_sessions(app)),
+            asyncio.create_task(app.state.loopwatch.run()),
         ]
         try:
             yield
@@ -166,6 +168,7 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.rollups = RollupMaintainer(
         store, lambda: [(s.site_id, s.timezone) for s in registry.sites()])
     app.state.metrics = metrics = observability.build_metrics(app)
+    app.state.loopwatch = LoopWatch(metrics)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
     app.state.importer.on_insert = lambda seconds, rows, payload: metrics.observe(
         "clickport_insert_duration_seconds", seconds)

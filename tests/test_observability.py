@@ -39,3 +39,31 @@ def test_metrics_count_events_and_time_routes(client, app, new_site):
     assert _metric(text, "clickport_events_pending") == 0
     assert 'clickport_http_request_duration_seconds_count{route="/api/event",status="2xx"}' in text
     assert "clickport_insert_duration_seconds_count" in text
+
+
+def test_loop_lag_and_gc_pauses_are_measured(client):
+    import asyncio
+    import gc
+    import time
+
+    from engine.metrics import Metrics
+    from server.loopwatch import LoopWatch
+
+    watch = LoopWatch(Metrics())
+
+    async def stall_once() -> None:
+        task = asyncio.create_task(watch.run())
+        await asyncio.sleep(0.12)
+        time.sleep(0.3)  # holds the loop: the next tick wakes ~0.3 s late
+        await asyncio.sleep(0.12)
+        gc.collect()
+        task.cancel()
+
+    asyncio.run(stall_once())
+    assert watch.lag_max >= 0.2
+    assert watch.gc_count[2] >= 1 and watch.gc_max[2] > 0
+    text = watch.metrics.render()
+    assert "clickport_event_loop_lag_seconds_count" in text and "clickport_gc_pause_gen2_seconds_max" in text
+    # The running server exports them too.
+    served = client.get("/metrics").text
+    assert "clickport_event_loop_lag_max_seconds" in served and "clickport_gc_collections_gen0_total" in served

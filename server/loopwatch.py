@@ -1,0 +1,60 @@
+"""Event-loop lag and garbage-collector pauses, for /metrics (issue 10's drills use them to tell
+where a slow answer's time went).
+
+Everything the server answers runs on one event loop thread, so anything that holds that thread
+(a long callback, the GIL held by another thread, a full garbage collection, CPU starvation by
+other processes) delays every request alike. `LoopWatch.run` wakes every `TICK_S` and records how
+late it woke (`clickport_event_loop_lag_seconds`, a histogram, and its maximum); a gc callback
+records each collection's pause per generation (`clickport_gc_pause_gen<N>_seconds_{sum,max}`, the
+collections in `clickport_gc_collections_gen<N>_total`), whichever thread it ran on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+TICK_S = 0.05
+
+
+class LoopWatch:
+    def __init__(self, metrics) -> None:
+        self.metrics = metrics
+        self.lag_max = 0.0
+        self.gc_count = [0, 0, 0]
+        self.gc_total = [0.0, 0.0, 0.0]
+        self.gc_max = [0.0, 0.0, 0.0]
+        self._gc_started = 0.0
+        metrics.describe("clickport_event_loop_lag_seconds", f"How late a {TICK_S:g} s event-loop tick woke")
+        metrics.gauge("clickport_event_loop_lag_max_seconds", lambda: self.lag_max)
+        for generation in range(3):
+            name = f"clickport_gc_{{}}_gen{generation}"
+            metrics.gauge(name.format("collections") + "_total", lambda g=generation: self.gc_count[g])
+            metrics.gauge(name.format("pause") + "_seconds_sum", lambda g=generation: self.gc_total[g])
+            metrics.gauge(name.format("pause") + "_seconds_max", lambda g=generation: self.gc_max[g])
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._gc_started
+        generation = min(2, info.get("generation", 0))
+        self.gc_count[generation] += 1
+        self.gc_total[generation] += pause
+        if pause > self.gc_max[generation]:
+            self.gc_max[generation] = pause
+
+    async def run(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                expected = loop.time() + TICK_S
+                await asyncio.sleep(TICK_S)
+                lag = max(0.0, loop.time() - expected)
+                self.metrics.observe("clickport_event_loop_lag_seconds", lag)
+                if lag > self.lag_max:
+                    self.lag_max = lag
+        finally:
+            gc.callbacks.remove(self._on_gc)
