@@ -478,7 +478,7 @@ def drill_d(work: str, duration: float) -> dict:
 
 
 DIAGNOSTICS = ("clickport_event_loop_lag", "clickport_gc_", "clickport_forged_ids_total",
-               "clickport_queries_rejected")
+               "clickport_queries_rejected", "clickport_spool_commit_seconds")
 
 
 def server_diagnostics(base: str) -> dict[str, str]:

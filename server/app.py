@@ -170,6 +170,7 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.metrics = metrics = observability.build_metrics(app)
     app.state.loopwatch = LoopWatch(metrics)
     writer.on_insert = lambda seconds, rows: metrics.observe("clickport_insert_duration_seconds", seconds)
+    writer.on_commit = lambda seconds, rows: metrics.observe("clickport_spool_commit_seconds", seconds)
     app.state.importer.on_insert = lambda seconds, rows, payload: metrics.observe(
         "clickport_insert_duration_seconds", seconds)
 

@@ -25,6 +25,8 @@ def build_metrics(app) -> Metrics:
     state = app.state
     metrics.describe("clickport_http_request_duration_seconds", "Request latency by route and status class")
     metrics.describe("clickport_insert_duration_seconds", "ClickHouse insert latency per batch")
+    metrics.describe("clickport_spool_commit_seconds",
+                     "Spool append + fsync per group commit (what an acknowledgement waits for)")
     metrics.gauge("clickport_events_accepted_total", lambda: state.writer.accepted_rows)
     metrics.gauge("clickport_events_stored_total", lambda: state.writer.inserted_rows)
     metrics.gauge("clickport_events_pending", lambda: state.writer.pending)

@@ -74,6 +74,8 @@ class BatchWriter:
         self.insert_seconds = 0.0
         self.inserts = 0
         self.on_insert: Callable[[float, int], None] | None = None
+        # Called on the event loop after each group commit (seconds, rows).
+        self.on_commit: Callable[[float, int], None] | None = None
         # Dedicated threads: one for the fsync side, one for the read-back + insert side.
         self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-spool")
         self._insert_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-insert")
@@ -110,6 +112,7 @@ class BatchWriter:
                 await self._wake_committer.wait()
                 continue
             group, self._waiting = self._waiting, []
+            started = time.perf_counter()
             try:
                 await self._on(self._commit_thread, self.spool.append, [line for line, _ in group])
             except Exception as exc:  # noqa: BLE001 - a disk error: none of these are acknowledged
@@ -118,6 +121,8 @@ class BatchWriter:
                     if not future.done():
                         future.set_exception(Overloaded(f"cannot write the spool: {exc}"))
                 continue
+            if self.on_commit is not None:  # append + fsync, as the waiting requests saw it
+                self.on_commit(time.perf_counter() - started, len(group))
             if not self._unread:
                 self._unread_since = time.monotonic()
             self._unread += len(group)
