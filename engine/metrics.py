@@ -54,10 +54,22 @@ class Metrics:
             family[key] = family.get(key, 0.0) + amount
 
     def observe(self, name: str, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        self.observe_labelled(name, self.labels(**labels), value)
+
+    @staticmethod
+    def labels(**labels: str) -> tuple:
+        """The key of a label set (computed once by a hot caller, then `observe_labelled`)."""
+        return tuple(sorted(labels.items()))
+
+    def observe_labelled(self, name: str, key: tuple, value: float) -> None:
         with self._lock:
-            family = self._histograms.setdefault(name, {})
-            family.setdefault(key, Histogram()).observe(value)
+            family = self._histograms.get(name)
+            if family is None:
+                family = self._histograms.setdefault(name, {})
+            histogram = family.get(key)
+            if histogram is None:
+                histogram = family.setdefault(key, Histogram())
+            histogram.observe(value)
 
     def gauge(self, name: str, read: Callable[[], float]) -> None:
         self._gauges[name] = read

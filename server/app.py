@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -52,13 +53,32 @@ class ClickportApp(Starlette):
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            if scope["method"] == "POST":
+                endpoint = self.lean_routes.get(scope["path"])
+                if endpoint is not None:  # adds the security headers itself
+                    await lean.serve(self, endpoint, scope["path"], scope, receive, send)
+                    return
             send = with_security_headers(send)
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self.lean_routes.get(scope["path"])
-            if endpoint is not None:
-                await lean.serve(self, endpoint, scope["path"], scope, receive, send)
-                return
         await super().__call__(scope, receive, send)
+
+
+GC_THRESHOLDS = (20_000, 10, 10)
+_gc_tuned = False
+
+
+def tune_gc() -> None:
+    """Once per process, after start-up: move everything alive now (modules, parser tables, GeoIP
+    and user-agent data, the registry) out of the collector's reach (`gc.freeze`) and collect the
+    youngest generation less often. Measured under wrk load (issue 12): full collections took
+    70–170 ms each (they walked the start-up heap) and stalled every request in flight; after
+    this none ran in a 15 s run, and the young collections' total time fell by half."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -67,6 +87,7 @@ def create_app(config: Config | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await asyncio.to_thread(_open, app, config)
+        tune_gc()
         app.state.writer.start()
         app.state.rollups.start()
         background = [

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from engine.sites import ApiKey, Site
 from server.auth_guard import verify_secret
@@ -24,16 +24,23 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(413, f"body is larger than {limit} bytes")
     chunks, size = [], 0
     timeout = request.app.state.config.body_timeout_s
+    receive = request.receive  # the ASGI messages themselves: no stream wrapper per chunk
     try:
         async with asyncio.timeout(timeout):  # a slow sender cannot hold the request open
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise ApiError(413, f"body is larger than {limit} bytes")
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError:
         raise ApiError(408, f"body: not received within {timeout:g} s") from None
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json(request: Request, limit: int) -> Any:

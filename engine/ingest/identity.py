@@ -69,22 +69,76 @@ def rate_limit_prefix(ip: str) -> str:
 
 
 class VisitorHasher:
-    def __init__(self, secret: bytes):
+    """Visitor ids and rate-limit keys, computed once and then remembered in memory.
+
+    A visitor sends many events a day, so a site's (IP, User-Agent) pair is hashed once per
+    local day: ids are cached per day (`DAYS_KEPT` most recent days, at most `cache_size` pairs
+    per day; a full day's cache starts over). The cache is memory only, like the GeoIP cache:
+    nothing of it is stored or logged, and a new day's ids are new hashes (daily rotation). The
+    event's local day is found from the UTC bounds of the site's current day, so most events
+    need no timezone conversion."""
+
+    DAYS_KEPT = 4
+
+    def __init__(self, secret: bytes, cache_size: int = 200_000):
         self._secret = secret[:64]
+        self._cache_size = cache_size
+        self._ids: dict[str, dict[tuple[int, str, str], int]] = {}
+        self._days: dict[ZoneInfo, tuple[dt.datetime, dt.datetime, str]] = {}
+        self._ip_keys: dict[str, int] = {}
+
+    def local_day(self, moment: dt.datetime, tz: ZoneInfo) -> str:
+        """The date of `moment` (aware) in `tz`, as ISO text."""
+        span = self._days.get(tz)
+        if span is not None and span[0] <= moment < span[1]:
+            return span[2]
+        local = moment.astimezone(tz)
+        day = local.date()
+        # The UTC bounds of this local day, valid when the offset is the same at both ends
+        # (not on a day with a DST change: those days are converted event by event).
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - local.utcoffset()
+        end = start + _ONE_DAY
+        if start.astimezone(tz).time() == _MIDNIGHT and end.astimezone(tz).time() == _MIDNIGHT \
+                and (end - _EPSILON).astimezone(tz).date() == day:
+            self._days[tz] = (start, end, day.isoformat())
+        return day.isoformat()
 
     def visitor_id(self, moment: dt.datetime, tz: ZoneInfo, site_id: int, ip: str, ua: str) -> int:
-        ip = normalize_ip(ip) or ip
-        day = moment.astimezone(tz).date().isoformat()
+        day = self.local_day(moment, tz)
+        ids = self._ids.get(day)
+        if ids is None:
+            if len(self._ids) >= self.DAYS_KEPT:
+                del self._ids[min(self._ids)]  # the oldest day (ISO dates sort as text)
+            ids = self._ids[day] = {}
+        key = (site_id, ip, ua)
+        found = ids.get(key)
+        if found is not None:
+            return found
+        if len(ids) >= self._cache_size:
+            ids.clear()
+        address = normalize_ip(ip) or ip
         digest = hashlib.blake2b(
-            f"{day}\x00{site_id}\x00{ip}\x00{ua}".encode(), digest_size=8, key=self._secret
+            f"{day}\x00{site_id}\x00{address}\x00{ua}".encode(), digest_size=8, key=self._secret
         ).digest()
-        return int.from_bytes(digest, "big")
+        ids[key] = value = int.from_bytes(digest, "big")
+        return value
 
     def ip_key(self, ip: str) -> int:
         """A stable in-memory key for an IP's rate-limit bucket (IPv6: its /64) that is not the
         IP itself."""
+        found = self._ip_keys.get(ip)
+        if found is not None:
+            return found
+        if len(self._ip_keys) >= self._cache_size:
+            self._ip_keys.clear()
         digest = hashlib.blake2b(rate_limit_prefix(ip).encode(), digest_size=8, key=self._secret).digest()
-        return int.from_bytes(digest, "big")
+        self._ip_keys[ip] = value = int.from_bytes(digest, "big")
+        return value
+
+
+_ONE_DAY = dt.timedelta(days=1)
+_EPSILON = dt.timedelta(microseconds=1)
+_MIDNIGHT = dt.time()
 
 
 # Forged ids cost nothing: every session and page-visit id handed to a browser carries a MAC
