@@ -161,6 +161,32 @@ def site_with_key(base: str, domain: str, timezone: str = "UTC") -> tuple[int, s
     return site["id"], key
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (/proc/<pid>/task/*/stat):
+    the event loop is `python`, ClickHouse's pools have their own names."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def thread_cpu_delta(before: dict[str, float], after: dict[str, float], top: int = 12) -> dict[str, float]:
+    delta = {name: round(after.get(name, 0.0) - before.get(name, 0.0), 2) for name in after}
+    return dict(sorted(((k, v) for k, v in delta.items() if v > 0), key=lambda kv: -kv[1])[:top])
+
+
 def others_on_the_box() -> str:
     """What else ran while measuring (load average and the busiest other processes)."""
     load = os.getloadavg()
@@ -182,8 +208,24 @@ def seed(data_dir: str, events: str) -> dict:
            "--results", os.path.join(data_dir, "seed")]
     if not os.path.exists(os.path.join(data_dir, "clickhouse")):
         subprocess.run(cmd, cwd=ROOT, check=True)
+    # A deployment's history is sealed into rollups; an unsealed seed would have the server's
+    # maintenance thread seal 400 days per site during the measurement. Idempotent, in its own
+    # process (one process per embedded store).
+    subprocess.run([sys.executable, "-c", SEAL_SCRIPT, data_dir], cwd=ROOT, check=True)
     with open(manifest, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+SEAL_SCRIPT = """
+import sys, time
+from engine.rollups import seal_all
+from loadtest.seed import open_bench_store, read_manifest
+store = open_bench_store(sys.argv[1])
+started = time.perf_counter()
+sites = [(s["site_id"], s["timezone"]) for s in read_manifest(sys.argv[1])["sites"]]
+print(f"rollups: sealed {seal_all(store, sites)} site-days in {time.perf_counter() - started:.1f} s")
+store.close()
+"""
 
 
 def drill_a(work: str, seed_events: str, duration: float) -> dict:
@@ -198,7 +240,9 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
         async def storm() -> dict:
             # Warm-up, then the no-query baseline.
             await paced_events(port, event_key, "drill-a-events.example", 200, 3)
+            threads = [thread_cpu(server.proc.pid)]
             baseline = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
+            threads.append(thread_cpu(server.proc.pid))
             after_baseline = server_diagnostics(server.base)
             stop = asyncio.Event()
             outcomes: dict[int, list[float]] = {}
@@ -234,9 +278,12 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
             poller = asyncio.create_task(poll_ready())
             await asyncio.sleep(1)  # the storm is on
             loaded = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
+            threads.append(thread_cpu(server.proc.pid))
             stop.set()
             await asyncio.gather(*workers, poller)
             return {"baseline": baseline, "with_queries": loaded, "server_after_baseline": after_baseline,
+                    "server_threads_cpu_s": {"baseline": thread_cpu_delta(threads[0], threads[1]),
+                                             "with_queries": thread_cpu_delta(threads[1], threads[2])},
                     "queries": {str(k): summary_ms(v) for k, v in sorted(outcomes.items())},
                     "readyz": {str(s): readyz.count(s) for s in sorted(set(readyz))}}
 
@@ -436,8 +483,11 @@ def drill_d(work: str, duration: float) -> dict:
         _, victim_key = site_with_key(server.base, "victim.drill-d.example")
         site_with_key(server.base, "forged.drill-d.example")
 
+        threads: list[dict[str, float]] = []
+
         def cpu() -> tuple[float, float]:
             usage = resource.getrusage(resource.RUSAGE_SELF)
+            threads.append(thread_cpu(server.proc.pid))
             return server.cpu_seconds(), usage.ru_utime + usage.ru_stime
 
         async def run() -> dict:
@@ -465,6 +515,9 @@ def drill_d(work: str, duration: float) -> dict:
                           "server_cpu_us_per_request": round(
                               (after[0] - after_baseline[0]) / max(1, loaded["n"] + forged_n) * 1e6, 1)},
             }
+            # Where the server's CPU went, by thread name (the event loop is "python").
+            usage["baseline"]["server_threads_cpu_s"] = thread_cpu_delta(threads[0], threads[1])
+            usage["flood"]["server_threads_cpu_s"] = thread_cpu_delta(threads[1], threads[2])
             return {"baseline": baseline, "with_forged_flood": loaded, "forged": forged, "cpu": usage,
                     "server_after_baseline": diagnostics}
 

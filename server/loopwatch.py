@@ -7,15 +7,35 @@ other processes) delays every request alike. `LoopWatch.run` wakes every `TICK_S
 late it woke (`clickport_event_loop_lag_seconds`, a histogram, and its maximum); a gc callback
 records each collection's pause per generation (`clickport_gc_pause_gen<N>_seconds_{sum,max}`, the
 collections in `clickport_gc_collections_gen<N>_total`), whichever thread it ran on.
+
+It also gives the process's Python threads their names at the OS level (`name_os_threads`:
+without the `clickport-` prefix, e.g. `spool_0`, `insert_0`, `sessions_1`, `query_2`; the main
+thread, which runs the event loop under `clickport serve`, keeps the process name), so `top -H`
+and /proc/<pid>/task/*/comm tell where the CPU goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 
 TICK_S = 0.05
+NAME_EVERY_TICKS = 200  # thread pools start threads lazily: re-name every 10 s
+
+
+def name_os_threads() -> None:
+    """Copy Python thread names to the OS (Linux: /proc/self/task/<tid>/comm, 15 characters)."""
+    for thread in threading.enumerate():
+        if thread.native_id is None or thread is threading.main_thread():
+            continue
+        name = thread.name.removeprefix("clickport-")
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/comm", "w", encoding="utf-8") as handle:
+                handle.write(name[:15])
+        except OSError:  # not Linux, or the thread just ended
+            pass
 
 
 class LoopWatch:
@@ -48,8 +68,12 @@ class LoopWatch:
     async def run(self) -> None:
         gc.callbacks.append(self._on_gc)
         loop = asyncio.get_running_loop()
+        ticks = 0
         try:
             while True:
+                if ticks % NAME_EVERY_TICKS == 0:
+                    name_os_threads()
+                ticks += 1
                 expected = loop.time() + TICK_S
                 await asyncio.sleep(TICK_S)
                 lag = max(0.0, loop.time() - expected)
