@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
+from engine.query.admission import lower_thread_priority
 from engine.query.compile import Params, compile_components
 from engine.query.metrics import COMPONENTS, METRICS
 from engine.query.parse import Query
@@ -315,6 +316,9 @@ class RollupMaintainer:
         return backlog
 
     def _run(self) -> None:
+        # Background work: below ingestion and the event loop in CPU priority, like read queries
+        # (a first pass over an unsealed history seals hundreds of days).
+        lower_thread_priority()
         while not self._stop.is_set():
             backlog = self.run_once()
             # Work through a backlog without waiting; else sleep until the next pass.

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -156,7 +157,13 @@ def start_server(data_dir: str, env: dict | None = None) -> Process:
 
 
 def site_with_key(base: str, domain: str, timezone: str = "UTC") -> tuple[int, str]:
-    site = _http_json("POST", base + "/api/admin/sites", {"domain": domain, "timezone": timezone}, TOKEN)
+    """The site (created, or the one a previous run in the same --work dir made) and a new key."""
+    try:
+        site = _http_json("POST", base + "/api/admin/sites", {"domain": domain, "timezone": timezone}, TOKEN)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
+        site = _http_json("GET", f"{base}/api/admin/sites/{domain}", None, TOKEN)
     key = _http_json("POST", f"{base}/api/admin/sites/{site['id']}/keys", {}, TOKEN)["key"]
     return site["id"], key
 
