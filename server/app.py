@@ -103,6 +103,7 @@ def create_app(config: Config | None = None) -> Starlette:
             await asyncio.to_thread(app.state.rollups.stop)
             # SIGTERM lands here through uvicorn: flush every accepted event before exiting.
             await app.state.writer.close()
+            await asyncio.to_thread(app.state.importer.close)
             app.state.store.close()
             app.state.ingest_store.close()
             log.info("stopped; %d events written, %d left in the spool",
@@ -185,7 +186,7 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.ingestor = Ingestor(
         writer, sessions, hasher, geo, RateLimiter()
     )
-    app.state.importer = Importer(store, hasher, secret, geo)
+    app.state.importer = Importer(store, hasher, secret, geo, parse_workers=config.import_workers)
     app.state.rollups = RollupMaintainer(
         store, lambda: [(s.site_id, s.timezone) for s in registry.sites()])
     app.state.metrics = metrics = observability.build_metrics(app)

@@ -41,6 +41,8 @@ class Config:
     fault_insert_file: str | None = None
     import_max_bytes: int = 64 * 1024**2
     import_max_lines: int = 100_000
+    # Processes that decode and validate large import requests (0: in the request's thread).
+    import_workers: int = min(4, os.cpu_count() or 1)
     # Cluster mode (docs/deploy.md): the <remote_servers> cluster name, and Replicated* tables.
     cluster: str | None = None
     replicated: bool = False
@@ -86,6 +88,7 @@ class Config:
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
             import_max_bytes=int(env.get("CLICKPORT_IMPORT_MAX_BYTES", 64 * 1024**2)),
             import_max_lines=int(env.get("CLICKPORT_IMPORT_MAX_LINES", 100_000)),
+            import_workers=int(env.get("CLICKPORT_IMPORT_WORKERS", cls.import_workers)),
             cluster=env.get("CLICKPORT_CLUSTER") or None,
             replicated=env.get("CLICKPORT_REPLICATED", "").strip().lower() in ("1", "true", "yes"),
             on_cluster=env.get("CLICKPORT_ON_CLUSTER", "").strip().lower() in ("1", "true", "yes"),

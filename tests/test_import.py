@@ -207,3 +207,33 @@ def test_acknowledged_imports_survive_sigkill_and_a_cut_off_one_is_completed_by_
     print(f"\nDRILL import sigkill: first={acked['stored']} after_kill={stored_after_kill} total={total} "
           f"count={count} cut_off={'response' not in outcome}")
     assert count == total  # the cut-off request's blocks that had landed were not stored twice
+
+
+def test_parsing_in_worker_processes_gives_the_same_import(client, app, new_site, history):
+    """Large requests are decoded and validated by worker processes in chunks (forced here on a
+    small body, with chunks of 53 lines): same rows, sessions, rejections with the file's line
+    numbers, drops, and a re-send stores nothing twice."""
+    bad = [b"{not json", orjson.dumps({"url": "https://x.example/", "ip": "1.2.3.4"}), b""]
+    lines = list(history)
+    for i, line in enumerate(bad):
+        lines.insert(60 + 101 * i, line + b"\n")
+    body = b"".join(lines)
+    parser = app.state.importer.parser
+    saved = (parser.parallel_min_lines, parser.chunk_lines, parser.workers)
+    answers = {}
+    try:
+        for mode in ("inline", "workers"):
+            parser.parallel_min_lines, parser.chunk_lines, parser.workers = \
+                (10**9, 53, 0) if mode == "inline" else (0, 53, 2)
+            site = new_site("Europe/Berlin")
+            r = _import(client, site, body)
+            assert r.status_code == 200, r.text
+            again = _import(client, site, body, gzipped=True)
+            assert again.status_code == 200 and again.json() == r.json()
+            answers[mode] = (r.json(), _rows(app, site), _shape(app, site))
+    finally:
+        parser.parallel_min_lines, parser.chunk_lines, parser.workers = saved
+    inline, workers = answers["inline"], answers["workers"]
+    assert workers[0] == inline[0] and [e["line"] for e in inline[0]["rejected"]] == [61, 162]
+    assert inline[0]["stored"] == len(inline[1]) > 300
+    assert workers[1] == inline[1] and workers[2] == inline[2]

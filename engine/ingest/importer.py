@@ -21,30 +21,29 @@ and `user_agent`. The rules (SPEC §8, docs/import.md):
   every block is inserted with a deduplication token that is the hash of its bytes, and ClickHouse
   skips a block it has seen (within its deduplication window: the last 10,000 inserts per table).
 - Durable like /api/event: the answer comes after the engine has committed every block.
+
+Two stages: decoding, validation, drop rules and visitor ids per line need no shared state and run
+in worker processes for large requests (`engine.ingest.importparse`); sessions, rows and inserts
+then run on one thread in timestamp order, with the engine inserting one block while the next is
+built.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from engine.enrich.bots import is_bot
 from engine.enrich.geo import GeoLocator
-from engine.enrich.urls import parse_page_url
-from engine.errors import FieldError
 from engine.ingest.identity import MAX_SESSION_ID, VisitorHasher
+from engine.ingest.importparse import ParsedLine, ParsePool
 from engine.ingest.pipeline import engagement_row, event_row, session_attrs
 from engine.ingest.rows import EVENT_COLUMNS, SESSION_ATTRS, SPOOL_FORMAT, encode_row
 from engine.ingest.sessions import INACTIVITY, PageVisitState, SessionState
-from engine.ingest.validate import parse_event
 from engine.sites import Site
 from engine.store import Store
 
@@ -72,93 +71,22 @@ class ImportResult:
                 "rejected_count": self.rejected_count, "lines": self.lines}
 
 
-@dataclass(slots=True)
-class _Line:
-    number: int
-    moment: dt.datetime
-    event: Any           # EventInput
-    page: Any            # PageUrl
-    ip: str
-    user_agent: str
-
-
-def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line) for every non-blank line."""
-    for number, line in enumerate(data.split(b"\n"), 1):
-        if line.strip():
-            yield number, line
-
-
-def _ip(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise FieldError("ip", "is required: the visitor's IP address")
-    text = value.strip()
-    try:
-        if ":" in text:
-            packed = socket.inet_pton(socket.AF_INET6, text)
-            if packed[:12] == b"\x00" * 10 + b"\xff\xff":
-                return socket.inet_ntop(socket.AF_INET, packed[12:])
-            return socket.inet_ntop(socket.AF_INET6, packed)
-        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
-    except (OSError, ValueError):
-        raise FieldError("ip", "must be an IPv4 or IPv6 address") from None
-
-
-def parse_lines(data: bytes, now: dt.datetime, result: ImportResult) -> list[_Line]:
-    """Decode and validate every line (no store access: runs before the site's import lock).
-    Bad lines go to `result.rejected`, dropped ones to `result.dropped`. Returns the accepted
-    lines sorted by (timestamp, line number)."""
-    accepted: list[_Line] = []
-    dropped = result.dropped
-    for number, raw in iter_lines(data):
-        result.lines += 1
-        try:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise FieldError("line", "is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise FieldError("line", "must be a JSON object (an /api/event body)")
-            ip = _ip(body.pop("ip", None))
-            user_agent = body.pop("user_agent", None)
-            if not isinstance(user_agent, str):
-                raise FieldError("user_agent", "is required: the visitor's User-Agent (a string)")
-            if body.get("timestamp") is None:
-                raise FieldError("timestamp", "is required (ISO 8601 with an offset, or unix seconds)")
-            event = parse_event(body, now)
-            try:
-                page = parse_page_url(event.url)
-            except ValueError as exc:
-                raise FieldError("url", str(exc)) from None
-        except FieldError as exc:
-            result.reject(number, str(exc))
-            continue
-        if not user_agent.strip() or is_bot(user_agent):
-            dropped["bot"] = dropped.get("bot", 0) + 1
-            continue
-        accepted.append(_Line(number, event.timestamp, event, page, ip, user_agent))
-    accepted.sort(key=lambda item: (item.moment, item.number))
-    return accepted
-
-
 class Importer:
     """One per server. `run` is synchronous (call it from a worker thread)."""
 
-    def __init__(self, store: Store, hasher: VisitorHasher, secret: bytes, geo: GeoLocator):
+    def __init__(self, store: Store, hasher: VisitorHasher, secret: bytes, geo: GeoLocator,
+                 parse_workers: int | None = None):
         self.store = store
         self.hasher = hasher
         self.geo = geo
-        self._key = hashlib.blake2b(b"clickport-import", key=secret[:64]).digest()[:32]
+        # Stage 1 (decode, validate, visitor ids) in worker processes for large requests.
+        self.parser = ParsePool(secret, hasher, workers=parse_workers)
         self._site_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.stored_rows = 0
         # Called after each committed block (seconds, rows, payload), from the inserting thread:
         # the importer's "after insert" point, like BatchWriter._after_insert for live events.
         self.on_insert: Callable[[float, int, bytes], None] | None = None
-
-    def _id(self, *parts: Any) -> int:
-        text = "\x00".join(str(p) for p in parts).encode()
-        return int.from_bytes(hashlib.blake2b(text, digest_size=8, key=self._key).digest(), "big")
 
     def site_lock(self, site_id: int) -> threading.Lock:
         with self._locks_guard:
@@ -167,22 +95,31 @@ class Importer:
     def run(self, site: Site, data: bytes, now: dt.datetime,
             progress: Callable[[int], None] | None = None) -> ImportResult:
         result = ImportResult()
-        lines = parse_lines(data, now, result)
+        lines: list[ParsedLine] = []
+        for chunk in self.parser.parse(data, now, site.site_id, site.tz):  # in line order
+            result.lines += chunk.lines
+            for number, error in chunk.rejected:
+                result.reject(number, error)
+            for reason, count in chunk.dropped.items():
+                result.dropped[reason] = result.dropped.get(reason, 0) + count
+            lines += chunk.accepted
+        lines.sort(key=lambda item: (item.moment, item.number))
         # One import per site at a time: each request sees the sessions of the previous one.
         with self.site_lock(site.site_id):
             self._import(site, lines, result, progress)
         return result
 
+    def close(self) -> None:
+        self.parser.close()
+
     # --- sessions, rows, inserts --------------------------------------------------------------
 
-    def _import(self, site: Site, lines: list[_Line], result: ImportResult,
+    def _import(self, site: Site, lines: list[ParsedLine], result: ImportResult,
                 progress: Callable[[int], None] | None) -> None:
         if not lines:
             return
-        site_id, tz = site.site_id, site.tz
-        visitor_id = self.hasher.visitor_id
-        user_ids = [0 if item.event.type == "engagement" else
-                    visitor_id(item.moment, tz, site_id, item.ip, item.user_agent) for item in lines]
+        site_id, ids = site.site_id, self.parser.ids
+        user_ids = [item.user_id for item in lines]
         by_visitor = self._stored_sessions(site_id, lines, user_ids)
         by_id: dict[int, SessionState] = {}
         visits: dict[int, PageVisitState] = {}
@@ -192,9 +129,7 @@ class Importer:
             for item, user_id in zip(lines, user_ids, strict=True):
                 event = item.event
                 moment = item.moment
-                # Increasing in (timestamp, line) order, as live ids increase in arrival order
-                # (ties of equal timestamps keep the file's order), and the same on a re-send.
-                event_id = (round(item.moment.timestamp() * 1000) << 20) | (item.number & 0xFFFFF)
+                event_id = item.event_id  # from (timestamp, line): the same on a re-send
                 if event.type == "engagement":
                     visit = visits.get(event.page_visit_id) or self._stored_visit(
                         site_id, event.page_visit_id, by_id, visits)
@@ -215,7 +150,7 @@ class Importer:
                             session = None
                     if session is None:
                         session = SessionState(
-                            site_id, self._id("session", site_id, user_id, moment.timestamp())
+                            site_id, ids.hash("session", site_id, user_id, moment.timestamp())
                             % (MAX_SESSION_ID - 1) + 1, moment, moment, user_id,
                             session_attrs(self.geo, site, event, item.page, item.ip, item.user_agent))
                     moment = max(moment, session.start)
@@ -228,8 +163,7 @@ class Importer:
                         # The sender's own page_visit_id (if any) names this page visit for
                         # the engagement lines that follow; the stored id is derived from it.
                         label = event.page_visit_id
-                        page_visit_id = (self._id("page_visit", site_id, label or event_id)
-                                         & (2**63 - 1)) | 1
+                        page_visit_id = item.page_visit_id  # ids.page_visit(site, label or event id)
                         visit = PageVisitState(session, page_visit_id, item.page.hostname,
                                                item.page.pathname)
                         visits[label or page_visit_id] = visit
@@ -249,7 +183,7 @@ class Importer:
         self.stored_rows += result.stored
 
     def _stored_sessions(
-        self, site_id: int, lines: list[_Line], user_ids: list[int]
+        self, site_id: int, lines: list[ParsedLine], user_ids: list[int]
     ) -> dict[int, SessionState]:
         """Per visitor of this request, the stored session the live path would find for its first
         event here (the visitor's latest session that started at most a day before it)."""
@@ -302,7 +236,7 @@ class Importer:
         server returned."""
         if not page_visit_id:
             return None
-        derived = (self._id("page_visit", site_id, page_visit_id) & (2**63 - 1)) | 1
+        derived = self.parser.ids.page_visit(site_id, page_visit_id)
         rows = self.store.rows(
             "SELECT page_visit_id, any(session_id), any(pathname), max(max_scroll), max(max_engaged_ms) "
             "FROM page_visits WHERE site_id = {site:UInt32} AND page_visit_id IN ({pv:UInt64}, {raw:UInt64}) "
