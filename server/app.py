@@ -17,7 +17,7 @@ from starlette.routing import Route
 from engine.enrich.geo import GeoLocator
 from engine.ingest.identity import VisitorHasher, configure_ids, load_or_create_secret
 from engine.ingest.importer import Importer
-from engine.ingest.pipeline import Ingestor
+from engine.ingest.pipeline import Ingestor, warm_up_enrichment
 from engine.ingest.ratelimit import RateLimiter
 from engine.ingest.rows import EVENT_COLUMNS, decode_row
 from engine.ingest.sessions import Sessionizer
@@ -186,6 +186,7 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.ingestor = Ingestor(
         writer, sessions, hasher, geo, RateLimiter()
     )
+    warm_up_enrichment(geo)
     app.state.importer = Importer(store, hasher, secret, geo, parse_workers=config.import_workers)
     app.state.rollups = RollupMaintainer(
         store, lambda: [(s.site_id, s.timezone) for s in registry.sites()])

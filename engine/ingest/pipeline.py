@@ -188,3 +188,18 @@ def session_attrs(
         client.device, client.browser, client.browser_version, client.os, client.os_version,
         screen_class(event.screen_width),
     )
+
+
+_WARM_UP_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/131.0.0.0 Safari/537.36")
+
+
+def warm_up_enrichment(geo: GeoLocator) -> None:
+    """Build the enrichment's lazily built tables (user-agent parser, bot patterns, GeoIP reader)
+    now, at start-up: not on the first event (~0.2–1 s), and before the server freezes its
+    start-up heap out of the garbage collector's reach (server/app.py)."""
+    is_bot(_WARM_UP_UA)
+    parse_client(_WARM_UP_UA)
+    geo.lookup("81.2.69.142")
+    classify("https://www.google.com/", "", "", "", "", "example.com")
+
