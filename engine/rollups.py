@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from engine.query.admission import lower_thread_priority
+from engine.priority import BACKGROUND_SETTINGS, lower_thread_priority
 from engine.query.compile import Params, compile_components
 from engine.query.metrics import COMPONENTS, METRICS
 from engine.query.parse import Query
@@ -172,10 +172,11 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
     end = local_midnight(days[-1] + dt.timedelta(days=1), tz)
     for dim in ROLLUP_DIMENSIONS:
         sql, params = _day_rows_sql(site_id, dim, site_timezone, start, end, version)
-        store.command(sql, params)
+        store.command(sql, params, settings=settings)
         if fault:
             fault(f"rows:{dim}")
-    store.command(_tombstones_sql(DAY), {"site": site_id, "b0": days[0], "b1": days[-1], "v": version})
+    store.command(_tombstones_sql(DAY), {"site": site_id, "b0": days[0], "b1": days[-1], "v": version},
+                  settings=settings)
     if fault:
         fault("tombstones")
     never = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -193,8 +194,9 @@ def seal_month(store: Store, site_id: int, month: dt.date, touch: dt.datetime,
         f"SELECT site_id, dim, {MONTH}, {{m:Date}}, value, {{v:UInt64}}, {_SUMS} "
         f"FROM rollup_dims FINAL WHERE site_id = {{site:UInt32}} AND grain = {DAY} "
         "AND bucket >= {m:Date} AND bucket <= {last:Date} GROUP BY site_id, dim, value",
-        {"site": site_id, "m": month, "last": last, "v": version})
-    store.command(_tombstones_sql(MONTH), {"site": site_id, "b0": month, "b1": month, "v": version})
+        {"site": site_id, "m": month, "last": last, "v": version}, settings=settings)
+    store.command(_tombstones_sql(MONTH), {"site": site_id, "b0": month, "b1": month, "v": version},
+                  settings=settings)
     _record(store, [(site_id, MONTH, month, version, touch)])
     return version
 
@@ -304,7 +306,9 @@ class RollupMaintainer:
             if self._stop.is_set():
                 break
             try:
-                done, left = maintain_site(self.store, site_id, tz, self.quiet_s)
+                lower_thread_priority()  # again: a lowered statement's end resets it (engine.priority)
+                done, left = maintain_site(self.store, site_id, tz, self.quiet_s,
+                                           settings=BACKGROUND_SETTINGS)
             except Exception:  # a failed pass leaves days dirty: raw data answers meanwhile
                 self.errors += 1
                 log.exception("rollup maintenance failed for site %s", site_id)
@@ -316,8 +320,8 @@ class RollupMaintainer:
         return backlog
 
     def _run(self) -> None:
-        # Background work: below ingestion and the event loop in CPU priority, like read queries
-        # (a first pass over an unsealed history seals hundreds of days).
+        # Background work (a first pass over an unsealed history seals hundreds of days): this
+        # thread and its statements run below ingestion in CPU priority (engine.priority).
         lower_thread_priority()
         while not self._stop.is_set():
             backlog = self.run_once()

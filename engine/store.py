@@ -23,6 +23,8 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from engine.priority import BACKGROUND_SETTINGS
+
 DEFAULT_DATA_DIR = os.path.join(os.getcwd(), "data")
 
 
@@ -184,10 +186,11 @@ class Store:
 
     # --- synchronous API (used from threads, the CLI bootstrap and tests) -----------------
 
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+    def command(self, sql: str, parameters: dict[str, Any] | None = None,
+                settings: dict[str, Any] | None = None) -> Any:
         try:
             with self.client() as client:
-                return _wrap(lambda: client.command(sql, parameters=parameters))
+                return _wrap(lambda: client.command(sql, parameters=parameters, settings=settings))
         finally:
             self.writes += 1
 
@@ -231,13 +234,14 @@ class Store:
 
     def _insert_settings(self, dedup_token: str | None) -> dict[str, Any]:
         """The fault switch (tests, drills), and the deduplication token that lets a retried batch
-        be recognised and skipped — in the table and in every materialized view's target."""
+        be recognised and skipped — in the table and in every materialized view's target. Every
+        insert is background work (spool → store, imports, registry rows): engine.priority."""
         if self.config.fault_insert_file and os.path.exists(self.config.fault_insert_file):
             raise StoreError(f"injected fault: {self.config.fault_insert_file} exists")
         if not dedup_token:
-            return {}
+            return dict(BACKGROUND_SETTINGS)
         return {"insert_deduplication_token": dedup_token,
-                "deduplicate_blocks_in_dependent_materialized_views": 1}
+                "deduplicate_blocks_in_dependent_materialized_views": 1, **BACKGROUND_SETTINGS}
 
     def _write(self, call) -> None:
         try:

@@ -23,7 +23,8 @@ from engine.ingest.rows import EVENT_COLUMNS, decode_row
 from engine.ingest.sessions import Sessionizer
 from engine.ingest.writer import BatchWriter
 from engine.migrations import apply_migrations
-from engine.query.admission import Admission, Limits, lower_thread_priority
+from engine.priority import lower_thread_priority
+from engine.query.admission import Admission, Limits
 from engine.registry import Registry
 from engine.rollups import RollupMaintainer
 from engine.store import Store, StoreConfig

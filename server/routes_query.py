@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.priority import run_lowered
 from engine.query import run as engine
 from engine.query.admission import CURRENT, Budget, DeadlineExceeded, Rejected, kill_sql
 from engine.query.breakdowns import BREAKDOWNS, breakdown_body, check_params, date_range_params
@@ -65,7 +66,8 @@ async def _run(request: Request, site_id: int, fn, *args) -> Any:
     context = contextvars.copy_context()
     context.run(CURRENT.set, budget)
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(state.query_threads, functools.partial(context.run, fn, *args))
+    # Below ingestion in CPU priority, re-lowered for each request (engine.priority).
+    work = loop.run_in_executor(state.query_threads, functools.partial(context.run, run_lowered, fn, *args))
     # The slot is held until the worker thread is really done (a killed statement ends quickly).
     work.add_done_callback(lambda done: (admission.release(site_id),
                                          done.cancelled() or done.exception()))

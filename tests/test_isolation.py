@@ -38,3 +38,62 @@ def test_the_writer_and_sessions_use_their_own_store(app):
     assert app.state.ingest_store is not app.state.store
     assert app.state.writer.store is app.state.ingest_store
     assert app.state.ingestor.sessions._store is app.state.ingest_store
+
+
+
+def _record_nice(store, method: str, seen: list[int]):
+    """Wrap a Store method (the real call still runs) to record its thread's nice value."""
+    import os
+
+    original = getattr(store, method)
+
+    def recording(*args, **kwargs):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return original(*args, **kwargs)
+
+    setattr(store, method, recording)
+    return original
+
+
+def test_background_work_runs_below_the_acknowledgement_path(app, client, new_site):
+    """Inserts and read queries run at a lower CPU priority than the event loop and the spool
+    fsync: their Python threads, on every call (ClickHouse resets a thread's priority after a
+    lowered statement), and the engine's threads for their statements."""
+    from engine.priority import BACKGROUND_NICE, BACKGROUND_SETTINGS
+    from engine.query.run import READ_SETTINGS
+    from tests.conftest import wait_flushed
+
+    site = new_site()
+    inserts: list[int] = []
+    writer = app.state.writer
+    original = _record_nice(writer.store, "insert_raw", inserts)
+    try:
+        for _ in range(3):  # three inserts: the first one's reset must not leak into the next
+            assert send(client, site).status_code == 200
+            wait_flushed(app)
+    finally:
+        writer.store.insert_raw = original
+    assert len(inserts) >= 3 and min(inserts) >= BACKGROUND_NICE, inserts
+    reads: list[int] = []
+    original = _record_nice(app.state.store, "rows", reads)
+    try:
+        for _ in range(2):
+            r = client.post("/api/query", json={"metrics": ["visitors"], "period": "today"},
+                            headers={"x-api-key": site.read_key})
+            assert r.status_code == 200, r.text
+    finally:
+        app.state.store.rows = original
+    assert reads and min(reads) >= BACKGROUND_NICE, reads
+    # The fsync behind every 200 is not lowered.
+    import os
+
+    fsync_nice = writer._commit_thread.submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert fsync_nice < BACKGROUND_NICE or os.getpriority(os.PRIO_PROCESS, 0) >= BACKGROUND_NICE
+    # The engine's threads for each insert and read statement are lowered too, and a statement
+    # carrying the setting runs.
+    store = app.state.ingest_store
+    assert store._insert_settings(None)["os_threads_nice_value_query"] == BACKGROUND_NICE
+    assert store._insert_settings("spool:1:0:10")["os_threads_nice_value_query"] == BACKGROUND_NICE
+    assert READ_SETTINGS["os_threads_nice_value_query"] == BACKGROUND_NICE
+    assert str(store.command("SELECT 1", settings=BACKGROUND_SETTINGS)) == "1"

@@ -28,6 +28,7 @@ from typing import Any
 
 from engine.ingest.rows import SPOOL_FORMAT, EventRow, encode_row, insert_payload
 from engine.ingest.spool import Batch, Spool
+from engine.priority import run_lowered
 from engine.store import Store
 
 log = logging.getLogger("clickport.writer")
@@ -78,6 +79,7 @@ class BatchWriter:
         self.on_commit: Callable[[float, int], None] | None = None
         # Dedicated threads: one for the fsync side, one for the read-back + insert side.
         self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-spool")
+        # Inserts are background work (acknowledgements never wait for them): engine.priority.
         self._insert_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-insert")
         if self._unread:
             log.info("spool: %d rows from before the last stop will be inserted", self._unread)
@@ -168,8 +170,10 @@ class BatchWriter:
             if self._spool_bytes < self._next_warning // 4:
                 self._next_warning = max(64 * 1024**2, self._next_warning // 2)
 
-    @staticmethod
-    async def _on(executor: ThreadPoolExecutor, fn, *args):
+    async def _on(self, executor: ThreadPoolExecutor, fn, *args):
+        if executor is self._insert_thread:  # background work: engine.priority
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(run_lowered, fn, *args))
         return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
 
     def _age_limit(self) -> float:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
-import threading
 import time
 import uuid
 from collections import deque
@@ -58,21 +56,6 @@ class Budget:
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
-
-
-# Read queries run at a lower CPU priority than ingestion (Linux nice; no capability is needed
-# to lower one's own priority): the threads that call the engine (`lower_thread_priority`, the
-# executors' initializer) and the engine's own threads for the statement (ClickHouse setting
-# `os_threads_nice_value_query`, in engine.query.run.READ_SETTINGS). On a small box a storm of
-# heavy queries then takes the idle CPU without delaying events.
-QUERY_NICE = 10
-
-
-def lower_thread_priority() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_NICE)
-    except (OSError, AttributeError):  # not Linux, or not permitted: run at normal priority
-        pass
 
 
 # The budget of the request a worker thread is serving (engine.query.run reads it for settings).

@@ -21,7 +21,8 @@ import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from engine.query.admission import CURRENT, QUERY_NICE, lower_thread_priority
+from engine.priority import BACKGROUND_SETTINGS, lower_thread_priority, run_lowered
+from engine.query.admission import CURRENT
 from engine.query.compile import Compiled, compile_planned
 from engine.query.errors import QueryError
 from engine.query.parse import Filter, Query, parse_query
@@ -33,7 +34,8 @@ from engine.store import QueryLimitError, Store
 
 UTC = dt.UTC
 # Settings for every read query, on top of the store's time and memory caps.
-READ_SETTINGS = {"join_use_nulls": 0, "readonly": 2, "os_threads_nice_value_query": QUERY_NICE}
+# (Reads run below ingestion in CPU priority: engine.priority.)
+READ_SETTINGS = {"join_use_nulls": 0, "readonly": 2, **BACKGROUND_SETTINGS}
 
 
 def utcnow() -> dt.datetime:
@@ -153,7 +155,7 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
     prev_range = rng.previous() if query.include_comparison else None
     prev_future: Future | None = None
     if prev_range is not None and not compiled.paged_in_sql:
-        prev_future = _COMPARISONS.submit(contextvars.copy_context().run, _fetch, store,
+        prev_future = _COMPARISONS.submit(contextvars.copy_context().run, run_lowered, _fetch, store,
                                           _compile(store, site, query, prev_range))
     raw = _fetch(store, compiled)
 
