@@ -16,7 +16,7 @@ calling thread, which takes part in the statement), so work on a background thre
 
 Measured on the shared 2-core box (load 5-7; loadtest/results/run2/issue10-rerun/
 loop_stall_probe.txt): a thread inserting 20k rows in a loop delayed a 5 ms tick of the main
-thread by p99 7-49 ms, max 98-645 ms at normal priority; lowered, p99 5-11 ms, max 28-123 ms.
+thread by p99 7-49 ms, max 39-645 ms at normal priority; lowered, p99 5-11 ms, max 28-123 ms.
 """
 
 from __future__ import annotations

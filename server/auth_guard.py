@@ -15,7 +15,7 @@ compared, so a blocked client learns nothing. Steady state: one guess per minute
 - Memory is bounded: at most `max_clients` entries (default 10,000, about 1 MB); when full,
   forgotten entries are dropped first, then the least recently failed half. Forgetting a client
   only ever gives it its free failures again, it never blocks anyone.
-- API keys (`ck_` + 256 random bits) are not counted: they cannot be guessed, and a tracker
+- API keys (`ck_` + about 250 random bits) are not counted: they cannot be guessed, and a tracker
   sending a revoked key keeps getting its clear 401.
 
 Clients are keyed by a keyed hash of the address (never the address itself).
