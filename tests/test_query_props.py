@@ -231,3 +231,104 @@ def test_migration_backfill_matches_the_view(app, site):
     again = store.rows(f"SELECT * FROM ({select}) WHERE site_id = {{site:UInt32}}{order}", params)
     # e1 e2 e5 e6 e7 carry 1 + 2 + 2 + 2 + 1 (the repeated plan once) key/value pairs
     assert len(live) == 8 and live == again
+
+
+# --- "(none)" from the hourly key-set rollup (schema/0011) --------------------------------------
+#
+# A second site (UTC), key k (V = visitor, each in one session):
+#   VA  08-01 18:20 pageview /        08-01 18:45 pageview /x
+#   VB  08-02 12:00 pageview /        12:01 click {k: a}      12:02 custom c {k: "(none)"}
+#   VC  08-02 18:10 pageview /        18:11 custom c {k: b}   18:40 pageview /y
+# In Asia/Kolkata (UTC+5:30) the day 08-02 is [08-01 18:30, 08-02 18:30) UTC: its whole UTC hours
+# come from the rollup, VA's 18:45 and VC's 18:10/18:11 from the raw events of the partial hours.
+
+@pytest.fixture(scope="module")
+def edges_site(app, client, admin_headers):
+    site = make_site(client, admin_headers)
+    va = Visitor(client, site)
+    va.pageview("2026-08-01 18:20:00", "/")
+    va.pageview("2026-08-01 18:45:00", "/x")
+    vb = Visitor(client, site)
+    vb.pageview("2026-08-02 12:00:00", "/")
+    vb.send("2026-08-02 12:01:00", path="/", type="click", name="out", meta_keys=["k"],
+            meta_values=["a"])
+    vb.custom("2026-08-02 12:02:00", "c", "/", meta_keys=["k"], meta_values=["(none)"])
+    vc = Visitor(client, site)
+    vc.pageview("2026-08-02 18:10:00", "/")
+    vc.custom("2026-08-02 18:11:00", "c", "/", meta_keys=["k"], meta_values=["b"])
+    vc.pageview("2026-08-02 18:40:00", "/y")
+    flush(app)
+    return site
+
+
+def _both_ways(client, site, body, monkeypatch):
+    """The answer with the key-set rollup and without it (the scan of the events): equal."""
+    from engine.query import props
+
+    fast = post_query(client, site, body)
+    monkeypatch.setattr(props, "KEYSETS_ENABLED", False)
+    slow = post_query(client, site, body)
+    monkeypatch.setattr(props, "KEYSETS_ENABLED", True)
+    assert fast == slow
+    return fast["results"]
+
+
+def test_none_from_the_keyset_rollup_and_the_edge_hours(app, client, edges_site, monkeypatch):
+    metrics = ["events", "visitors", "sessions", "pageviews"]
+    day = {"start": "2026-08-02", "end": "2026-08-03"}
+    body = {"metrics": metrics, "dimensions": ["prop:k"], "date_range": day, "timezone": "Asia/Kolkata"}
+    # (none): VA 18:45, VB 12:00 and its literal "(none)" value, VC 18:10 (VC 18:40 is after the day)
+    assert _both_ways(client, edges_site, body, monkeypatch) == [
+        {"prop:k": "(none)", "events": 4, "visitors": 3, "sessions": 3, "pageviews": 3},
+        {"prop:k": "a", "events": 1, "visitors": 1, "sessions": 1, "pageviews": 0},
+        {"prop:k": "b", "events": 1, "visitors": 1, "sessions": 1, "pageviews": 0},
+    ]
+    # UTC day 08-02 (whole hours): VB 12:00 + literal, VC 18:10 and 18:40; VA is on 08-01
+    utc = {**body, "timezone": "UTC"}
+    assert _both_ways(client, edges_site, utc, monkeypatch)[0] == {
+        "prop:k": "(none)", "events": 4, "visitors": 2, "sessions": 2, "pageviews": 3}
+    # a range ending now (18:20, a partial hour): VB's two, VC's 18:10
+    with frozen_clock(app, at("2026-08-02 18:20:00")):
+        today = {"metrics": ["events", "visitors"], "dimensions": ["prop:k"], "period": "today"}
+        assert _both_ways(client, edges_site, today, monkeypatch) == [
+            {"prop:k": "(none)", "events": 3, "visitors": 2},
+            {"prop:k": "a", "events": 1, "visitors": 1},
+            {"prop:k": "b", "events": 1, "visitors": 1}]
+    # filters that keep "(none)", and totals
+    keep = {**body, "filters": [{"dimension": "prop:k", "operator": "is_not", "value": "b"}]}
+    assert _both_ways(client, edges_site, keep, monkeypatch) == [
+        {"prop:k": "(none)", "events": 4, "visitors": 3, "sessions": 3, "pageviews": 3},
+        {"prop:k": "a", "events": 1, "visitors": 1, "sessions": 1, "pageviews": 0}]
+    totals = {**keep, "dimensions": []}
+    assert _both_ways(client, edges_site, totals, monkeypatch) == {
+        "events": 5, "visitors": 3, "sessions": 3, "pageviews": 3}
+    # no events at all in the range: no row
+    empty = {**body, "date_range": {"start": "2026-07-01", "end": "2026-07-02"}}
+    assert _both_ways(client, edges_site, empty, monkeypatch) == []
+
+
+def test_the_fixture_queries_both_ways(client, site, monkeypatch):
+    for dims, filters in ((["prop:plan"], []), (["prop:interval"], []),
+                          (["prop:plan"], [{"dimension": "prop:plan", "operator": "contains",
+                                            "value": ["o", "N"]}]),
+                          ([], [{"dimension": "prop:plan", "operator": "is_not", "value": "pro"}])):
+        body = {"metrics": ["events", "visitors", "sessions", "pageviews"], "dimensions": dims,
+                "filters": filters, "date_range": RANGE}
+        _both_ways(client, site, body, monkeypatch)
+
+
+def test_keyset_backfill_matches_the_view(app, site):
+    """schema/0011's backfill gives the counts and states its materialized view gives."""
+    from engine.migrations import migration_files, statements
+
+    sql = next(text for _, name, text in migration_files() if name == "0011_prop_keysets_hourly.sql")
+    backfill = next(s for s in statements(sql) if s.startswith("INSERT INTO prop_keysets_hourly"))
+    select = backfill.removeprefix("INSERT INTO prop_keysets_hourly").strip()
+    merged = ("SELECT hour, keys, sum(events), sum(pageviews), uniqMerge(visitors), uniqMerge(sessions) "
+              "FROM ({}) WHERE site_id = {{site:UInt32}} GROUP BY hour, keys ORDER BY hour, keys")
+    store = app.state.store
+    params = {"site": site.site_id}
+    live = store.rows(merged.format("SELECT * FROM prop_keysets_hourly"), params)
+    again = store.rows(merged.format(select), params)
+    # hours 10 ([plan], [interval, plan], []) 11 ([interval, plan]) 12 ([plan], [])
+    assert len(live) == 6 and live == again

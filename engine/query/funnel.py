@@ -17,7 +17,10 @@ Semantics (docs/query-api.md, "Funnels"):
 - A step's ``visitors`` are the distinct visitors of the sessions that reached it (a session's
   visitor as in the sessions aggregate: any of its events' visitor ids).
 
-Computed in ClickHouse in one statement: per session, the events matching any step as arrays of
+Computed in ClickHouse in one statement over ``session_events`` (schema/0012: the events of each
+session but engagement updates, ordered by site, session start, session: the sessions of a range
+are one key range; filters select sessions from ``sessions``, whose rows all carry the session's
+attributes): per session, the events matching any step as arrays of
 (time, bitmask of the steps they match); then per step k the earliest step-k event strictly later
 than step k-1's (greedy, which is optimal for in-order matching), one vectorized array pass per
 step; then counted per step.
@@ -45,6 +48,9 @@ MIN_STEPS, MAX_STEPS = 2, 8
 MAX_MATCH_CHARS = 2000
 MAX_NAME_CHARS = 200
 NEVER = "toInt64(9223372036854775807)"  # the time of a step a session never reaches
+# Read session_events (else `events`: the same answers from a scan of every event of the range and
+# beyond; the benchmark and the tests switch it off to compare).
+SESSION_EVENTS_ENABLED = True
 
 
 @dataclass(frozen=True)
@@ -121,19 +127,24 @@ def compile_funnel(funnel: Funnel, site_id: int, rng: DateRange) -> tuple[str, d
     mask = " + ".join(f"if({c}, {1 << i}, 0)" for i, c in enumerate(conds))
     types = sorted({s.type for s in funnel.steps})
     in_range = f"session_start >= {start} AND session_start < {end}"
-    where = [
-        f"site_id = {site}",
-        in_range,
-        # A session's events are never earlier than its start, and never later than the last
-        # event of the sessions that started in the range: both bounds prune parts and granules.
-        f"timestamp >= {start}",
-        f"timestamp <= (SELECT max(last_event) FROM sessions WHERE site_id = {site} AND {in_range})",
+    # the events of the sessions that started in the range, all of them
+    where = [f"site_id = {site}", in_range]
+    if not SESSION_EVENTS_ENABLED:  # events: bounded by the range start and their last event
+        where += [f"timestamp >= {start}",
+                  f"timestamp <= (SELECT max(last_event) FROM sessions WHERE site_id = {site} "
+                  f"AND {in_range})"]
+    where += [
         "type IN (" + ", ".join(literal(t) for t in types) + ")",
         # only events matching a step (PREWHERE: the other columns are read for those alone)
         " OR ".join(dict.fromkeys(conds)),
     ]
-    for flt in funnel.filters:
-        where.append(predicate(labelled(flt.dimension, flt.dimension), flt, params))
+    preds = [predicate(labelled(f.dimension, f.dimension), f, params) for f in funnel.filters]
+    if preds and SESSION_EVENTS_ENABLED:  # every row of a session (partial ones too) has them
+        where.append(f"session_id IN (SELECT session_id FROM sessions WHERE site_id = {site} "
+                     f"AND {in_range} AND {_and(preds)})")
+    elif preds:  # every event row carries its session's attributes
+        where += preds
+    table = "session_events" if SESSION_EVENTS_ENABLED else "events"
     # Greedy in-order matching: t1 = the session's first step-1 event, t_k = its first step-k
     # event strictly later than t_(k-1) (NEVER when there is none). Taking the earliest event for
     # every step is optimal for in-order matching, and one event never serves two steps.
@@ -144,7 +155,7 @@ def compile_funnel(funnel: Funnel, site_id: int, rng: DateRange) -> tuple[str, d
     per_session = (
         f"SELECT any(user_id) AS uid, groupArray(t) AS ts, groupArray(mask) AS ms FROM ("
         f"SELECT session_id, user_id, toUnixTimestamp64Milli(timestamp) AS t, toUInt8({mask}) AS mask "
-        f"FROM events WHERE {_and(where)}) WHERE mask != 0 GROUP BY session_id"
+        f"FROM {table} WHERE {_and(where)}) WHERE mask != 0 GROUP BY session_id"
     )
     steps_sql = f"SELECT uid, {', '.join(per_step)} FROM ({per_session})"
     columns = []

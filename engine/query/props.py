@@ -24,6 +24,12 @@ Where the event rows come from (each key is a bound parameter, never an identifi
   without the key (``NOT has(meta.key, k)``) as "(none)";
 - several keys: raw events, each value read from the meta arrays.
 
+A breakdown by one key alone (no other dimension, filters on that key only) with event metrics
+(events, pageviews, visitors, sessions) reads "(none)" from ``prop_keysets_hourly`` instead
+(schema/0011: per UTC hour and key set, counts and uniq states of the events): the rows of the whole
+hours of the range whose key set lacks the key, plus the raw events of the partial hours at the
+range edges, merged as uniq states (the same counts as uniq over the rows: `_keysets_sql`).
+
 Whether "(none)" can pass the filters on its key is decided here, in Python, with the same
 operator rules as the SQL (`none_matches`).
 """
@@ -61,8 +67,13 @@ from engine.query.periods import DateRange, resolve_range
 from engine.store import Store
 
 # Read single-key property rows from the event_props table (else from the events' meta arrays,
-# always correct but a scan of every event of the range). The benchmark switches it off to compare.
+# always correct but a scan of every event of the range), and "(none)" rows from the hourly key-set
+# rollup where it applies. The benchmark and the tests switch them off to compare.
 EVENT_PROPS_ENABLED = True
+KEYSETS_ENABLED = True
+# Event metrics the key-set rollup answers: its columns, and the merge of each into a component.
+KEYSET_METRICS = {"events": ("events", "sum"), "pageviews": ("pageviews", "sum"),
+                  "visitors": ("visitors", "uniqMerge"), "sessions": ("sessions", "uniqMerge")}
 ENTRY_EXIT = ("entry_page", "exit_page")
 SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
 NONE = literal(NONE_LABEL)
@@ -162,6 +173,58 @@ class _Rows:
         return f"SELECT {', '.join(self._columns(value_of))} FROM {table} WHERE {_and(where)}"
 
 
+def _hour_floor(value: dt.datetime) -> dt.datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _keysets_applies(query: Query) -> bool:
+    """One key, as the only dimension (or none), filters on it alone, event metrics only, and
+    "(none)" passes the filters."""
+    keys = {prop_key(n) for n in [*query.dimensions, *(f.dimension for f in query.filters)]}
+    return (KEYSETS_ENABLED and EVENT_PROPS_ENABLED and len(keys) == 1
+            and all(is_prop(d) for d in query.dimensions)
+            and all(is_prop(f.dimension) and none_matches(f) for f in query.filters)
+            and all(m in KEYSET_METRICS for m in query.metrics))
+
+
+def _keysets_sql(rows: _Rows, rng: DateRange) -> str:
+    """Per value (d0, when the key is a dimension): the needed columns as states / counts
+    (k_<metric>), from event_props for the values and, for "(none)", from prop_keysets_hourly over
+    the whole UTC hours of the range plus raw events over the partial hours at its edges."""
+    query, params = rows.query, rows.params
+    key = next(iter(rows.key_params.values()))
+    metrics = query.metrics
+    grouped = bool(query.dimensions)
+
+    made = {"events": "count()", "pageviews": "countIf(type = 'pageview')",
+            "visitors": "uniqState(user_id)", "sessions": "uniqState(session_id)"}
+    states = [f"{made[m]} AS k_{m}" for m in metrics]
+    group = " GROUP BY d0" if grouped else ""  # (a part without rows then has no row)
+    values = [f"key = {key}", *rows._where(lambda k: "value", skip_props=True),
+              *(predicate("value", f, params) for f in query.filters)]
+    head = ["value AS d0"] if grouped else []
+    parts = [f"SELECT {', '.join(head + states)} FROM event_props WHERE {_and(values)}{group}"]
+    none_head = [f"{NONE} AS d0"] if grouped else []
+    hours_from = _hour_floor(rng.start)
+    if hours_from < rng.start:
+        hours_from += dt.timedelta(hours=1)
+    hours_to = _hour_floor(rng.end)
+    raw = ["type != 'engagement'", f"NOT has(`meta.key`, {key})", *rows._where(lambda k: NONE, True)]
+    if hours_from < hours_to:
+        a = params.fixed("hours_from", _ts(hours_from), DT64)
+        b = params.fixed("hours_to", _ts(hours_to), DT64)
+        cols = [f"{KEYSET_METRICS[m][0]} AS k_{m}" for m in metrics]
+        parts.append(f"SELECT {', '.join(none_head + cols)} FROM prop_keysets_hourly "
+                     f"WHERE site_id = {rows.site} AND hour >= {a} AND hour < {b} "
+                     f"AND NOT has(keys, {key})")
+        raw.append(f"(timestamp < {a} OR timestamp >= {b})")
+    parts.append(f"SELECT {', '.join(none_head + states)} FROM events WHERE {_and(raw)}{group}")
+    union = " UNION ALL ".join(f"({p})" for p in parts)
+    comps = [f"{KEYSET_METRICS[m][1]}(k_{m}) AS c_{m}" for m in metrics]
+    sql = f"SELECT {', '.join((['d0'] if grouped else []) + comps)} FROM ({union})"
+    return sql + (" GROUP BY d0" if grouped else "")
+
+
 def _session_keys(rows: _Rows, ids_sql: str, few: bool) -> str:
     """Which rows of a session-keyed aggregate (sessions, page_visits) the matching events need:
     session starts from the earliest start of those events to the range end (so FINAL merges only
@@ -199,7 +262,7 @@ def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
 def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
     params = Params()
     rows = _Rows(query, site_id, rng, params)
-    rows_sql = rows.sql()
+    rows_sql = "" if _keysets_applies(query) else rows.sql()
     dims, metrics = query.dimensions, query.metrics
     entry_exit_filters = [f for f in query.filters if f.dimension in ENTRY_EXIT]
     by_session = (any(m in SESSION_METRICS for m in metrics) or bool(entry_exit_filters)
@@ -207,7 +270,9 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
     event_dims = [f"d{i}" for i, d in enumerate(dims) if d not in ENTRY_EXIT]
     # Two levels: components per row (each metric's own components, metrics.py, for the session
     # and page-visit metrics), then each metric's final value over them.
-    if not by_session:
+    if not rows_sql:
+        inner = _keysets_sql(rows, rng)
+    elif not by_session:
         comps = {"c_events": "count()", "c_pageviews": "countIf(typ = 'pageview')",
                  "c_visitors": "uniq(uid)", "c_sessions": "uniq(sid)"}
         needed = {f"c_{m}": comps[f"c_{m}"] for m in metrics}
