@@ -305,6 +305,20 @@ def test_none_from_the_keyset_rollup_and_the_edge_hours(app, client, edges_site,
     # no events at all in the range: no row
     empty = {**body, "date_range": {"start": "2026-07-01", "end": "2026-07-02"}}
     assert _both_ways(client, edges_site, empty, monkeypatch) == []
+    # with session metrics: VA's session started before the Kolkata day (18:20 UTC) and counts
+    # for its 18:45 pageview; durations (no engagement): VA 25 min, VB 2 min, VC 30 min
+    session_metrics = {**body, "metrics": ["visitors", "events", "sessions", "bounce_rate",
+                                           "views_per_visit", "clickers", "avg_duration"]}
+    assert _both_ways(client, edges_site, session_metrics, monkeypatch) == [
+        {"prop:k": "(none)", "visitors": 3, "events": 4, "sessions": 3, "bounce_rate": 0,
+         "views_per_visit": 1.67, "clickers": 1, "avg_duration": 1140},
+        {"prop:k": "a", "visitors": 1, "events": 1, "sessions": 1, "bounce_rate": 0,
+         "views_per_visit": 1.0, "clickers": 1, "avg_duration": 120},
+        {"prop:k": "b", "visitors": 1, "events": 1, "sessions": 1, "bounce_rate": 0,
+         "views_per_visit": 2.0, "clickers": 0, "avg_duration": 1800},
+    ]
+    assert _both_ways(client, edges_site, {**session_metrics, "date_range": empty["date_range"]},
+                      monkeypatch) == []
 
 
 def test_the_fixture_queries_both_ways(client, site, monkeypatch):
@@ -312,9 +326,11 @@ def test_the_fixture_queries_both_ways(client, site, monkeypatch):
                           (["prop:plan"], [{"dimension": "prop:plan", "operator": "contains",
                                             "value": ["o", "N"]}]),
                           ([], [{"dimension": "prop:plan", "operator": "is_not", "value": "pro"}])):
-        body = {"metrics": ["events", "visitors", "sessions", "pageviews"], "dimensions": dims,
-                "filters": filters, "date_range": RANGE}
-        _both_ways(client, site, body, monkeypatch)
+        for metrics in (["events", "visitors", "sessions", "pageviews"],
+                        ["visitors", "sessions", "bounce_rate", "avg_duration", "views_per_visit",
+                         "clickers", "events"]):
+            body = {"metrics": metrics, "dimensions": dims, "filters": filters, "date_range": RANGE}
+            _both_ways(client, site, body, monkeypatch)
 
 
 def test_keyset_backfill_matches_the_view(app, site):
