@@ -61,12 +61,7 @@ from engine.query.fields import (
     is_prop,
     prop_key,
 )
-from engine.query.metrics import (
-    SESSION_COLUMNS_NEEDED,
-    metric,
-    page_visits_components,
-    sessions_components,
-)
+from engine.query.metrics import metric, page_visits_components, sessions_components
 from engine.query.parse import Filter, Query, check_timezone
 from engine.query.periods import DateRange, resolve_range
 from engine.store import Store
@@ -79,9 +74,6 @@ KEYSETS_ENABLED = True
 # Event metrics the key-set rollup answers: its columns, and the merge of each into a component.
 KEYSET_METRICS = {"events": ("events", "sum"), "pageviews": ("pageviews", "sum"),
                   "visitors": ("visitors", "uniqMerge"), "sessions": ("sessions", "uniqMerge")}
-# Session metrics whose "(none)" row is computed from the sessions aggregate (_none_sessions_sql).
-NONE_SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers")
-EVENT_COMPONENTS = ("c_events", "c_pageviews", "c_visitors")
 ENTRY_EXIT = ("entry_page", "exit_page")
 SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
 NONE = literal(NONE_LABEL)
@@ -155,18 +147,15 @@ class _Rows:
                 where.append(predicate(labelled(flt.dimension, flt.dimension), flt, self.params))
         return where
 
-    def sql(self, values_only: bool = False) -> str:
-        """Also sets `few`: whether the rows are only events that carry a property value.
-        values_only (one key): only the events whose value is not "(none)" (the caller adds the
-        "(none)" row)."""
+    def sql(self) -> str:
+        """Also sets `few`: whether the rows are only events that carry a property value."""
         keys = list(self.key_params)
         self.few = False
         if len(keys) == 1 and EVENT_PROPS_ENABLED:
             key = self.key_params[keys[0]]
-            only = [f"value != {NONE}"] if values_only else []
-            parts = [self._select("event_props", lambda k: "value", [f"key = {key}", *only])]
+            parts = [self._select("event_props", lambda k: "value", [f"key = {key}"])]
             flts = [f for f in self.query.filters if is_prop(f.dimension)]
-            if all(none_matches(f) for f in flts) and not values_only:
+            if all(none_matches(f) for f in flts):
                 parts.append(self._select(
                     "events", lambda k: NONE,
                     ["type != 'engagement'", f"NOT has(`meta.key`, {key})"], skip_props=True))
@@ -188,34 +177,24 @@ def _hour_floor(value: dt.datetime) -> dt.datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def _keysets_mode(query: Query) -> str | None:
-    """Whether "(none)" comes from the key-set rollup: one key, as the only dimension (or none),
-    filters on it alone that "(none)" passes, and either event metrics only ("events") or, with
-    the key as the dimension, session metrics too ("sessions"; not avg_scroll)."""
+def _keysets_applies(query: Query) -> bool:
+    """One key, as the only dimension (or none), filters on it alone, event metrics only, and
+    "(none)" passes the filters."""
     keys = {prop_key(n) for n in [*query.dimensions, *(f.dimension for f in query.filters)]}
-    if not (KEYSETS_ENABLED and EVENT_PROPS_ENABLED and len(keys) == 1
+    return (KEYSETS_ENABLED and EVENT_PROPS_ENABLED and len(keys) == 1
             and all(is_prop(d) for d in query.dimensions)
-            and all(is_prop(f.dimension) and none_matches(f) for f in query.filters)):
-        return None
-    if all(m in KEYSET_METRICS for m in query.metrics):
-        return "events"
-    if query.dimensions and all(m in KEYSET_METRICS or m in NONE_SESSION_METRICS
-                                for m in query.metrics):
-        return "sessions"
-    return None
+            and all(is_prop(f.dimension) and none_matches(f) for f in query.filters)
+            and all(m in KEYSET_METRICS for m in query.metrics))
 
 
-def _keysets_sql(rows: _Rows, rng: DateRange, metrics: tuple[str, ...] | None = None,
-                 literal_none_only: bool = False) -> str:
-    """Per value (d0, when the key is a dimension): the event metrics' components c_<metric>,
-    merged from counts and uniq states (k_<metric>) of event_props for the values and, for
-    "(none)", of prop_keysets_hourly over the whole UTC hours of the range plus raw events over
-    the partial hours at its edges. literal_none_only: one row, "(none)" alone (the events without
-    the key and those whose value is the text "(none)")."""
+def _keysets_sql(rows: _Rows, rng: DateRange) -> str:
+    """Per value (d0, when the key is a dimension): the needed columns as states / counts
+    (k_<metric>), from event_props for the values and, for "(none)", from prop_keysets_hourly over
+    the whole UTC hours of the range plus raw events over the partial hours at its edges."""
     query, params = rows.query, rows.params
     key = next(iter(rows.key_params.values()))
-    metrics = metrics or query.metrics
-    grouped = bool(query.dimensions) and not literal_none_only
+    metrics = query.metrics
+    grouped = bool(query.dimensions)
 
     made = {"events": "count()", "pageviews": "countIf(type = 'pageview')",
             "visitors": "uniqState(user_id)", "sessions": "uniqState(session_id)"}
@@ -223,8 +202,6 @@ def _keysets_sql(rows: _Rows, rng: DateRange, metrics: tuple[str, ...] | None = 
     group = " GROUP BY d0" if grouped else ""  # (a part without rows then has no row)
     values = [f"key = {key}", *rows._where(lambda k: "value", skip_props=True),
               *(predicate("value", f, params) for f in query.filters)]
-    if literal_none_only:
-        values.append(f"value = {NONE}")
     head = ["value AS d0"] if grouped else []
     parts = [f"SELECT {', '.join(head + states)} FROM event_props WHERE {_and(values)}{group}"]
     none_head = [f"{NONE} AS d0"] if grouped else []
@@ -246,65 +223,6 @@ def _keysets_sql(rows: _Rows, rng: DateRange, metrics: tuple[str, ...] | None = 
     comps = [f"{KEYSET_METRICS[m][1]}(k_{m}) AS c_{m}" for m in metrics]
     sql = f"SELECT {', '.join((['d0'] if grouped else []) + comps)} FROM ({union})"
     return sql + (" GROUP BY d0" if grouped else "")
-
-
-def _merged_sessions(columns: set[str], where: str) -> str:
-    """Merged sessions (FINAL) with the columns the session metrics read (s_<column>)."""
-    select = ["session_start AS s_start", "session_id AS s_id",
-              *(f"{c} AS s_{c}" for c in sorted(columns))]
-    return f"SELECT {', '.join(select)} FROM sessions FINAL WHERE {where}"
-
-
-def _none_sessions_sql(rows: _Rows, rng: DateRange, names: list[str]) -> str:
-    """The "(none)" row (d0 and the components `names`, in that order) of a breakdown by one key
-    with session metrics, without visiting every event of the range:
-
-    - events, pageviews, visitors: the key-set rollup (`_keysets_sql`; a session's events share
-      its visitor id, so its visitors are those of its events);
-    - the sessions of the "(none)" events (N: events without the key or with the text "(none)";
-      sessions started before the range end, as the join of the other rows reads them) are
-      A − B, where A = the sessions with an event (not an engagement update) in the range:
-      those started in it (the event that starts a session is one) and those started before
-      with such an event in it; B = the sessions of A all of whose events in the range are the
-      key's events with another value (from event_props and session_events, per session key).
-      Their components (metrics.py, over merged sessions) add up: A's minus B's.
-    """
-    query = rows.query
-    key = next(iter(rows.key_params.values()))
-    metrics = [m for m in query.metrics if m not in ("events", "pageviews", "visitors")]
-    comps: dict[str, str] = {}
-    columns: set[str] = set()
-    for m in metrics:
-        comps.update({"c_sessions": "count()"} if m == "sessions" else sessions_components(m, None))
-        columns |= SESSION_COLUMNS_NEEDED.get(m, frozenset())
-    comps.setdefault("c_sessions", "count()")
-    in_range = f"site_id = {rows.site} AND timestamp >= {rows.start} AND timestamp < {rows.end}"
-    before = (f"SELECT session_start, session_id FROM events WHERE {in_range} "
-              f"AND session_start < {rows.start} AND type != 'engagement'")
-    keyed = (f"SELECT session_start, session_id, count() AS n FROM event_props WHERE key = {key} "
-             f"AND {in_range} AND value != {NONE} GROUP BY session_start, session_id")
-    only_key = (
-        f"SELECT k.session_start, k.session_id FROM ({keyed}) AS k INNER JOIN ("
-        f"SELECT session_start, session_id, count() AS n FROM session_events WHERE {in_range} "
-        f"AND (session_start, session_id) IN (SELECT session_start, session_id FROM ({keyed})) "
-        "GROUP BY session_start, session_id) AS e "
-        "ON k.session_start = e.session_start AND k.session_id = e.session_id WHERE k.n = e.n")
-    sets = [
-        (1, f"site_id = {rows.site} AND session_start >= {rows.start} AND session_start < {rows.end}"),
-        (1, f"site_id = {rows.site} AND session_start >= (SELECT min(session_start) FROM ({before})) "
-            f"AND (session_start, session_id) IN ({before})"),
-        (-1, f"site_id = {rows.site} AND session_start < {rows.end} "
-             f"AND (session_start, session_id) IN ({only_key})"),
-    ]
-    parts = [f"SELECT toInt64({sign}) AS sign, {', '.join(f'{e} AS {c}' for c, e in comps.items())} "
-             f"FROM ({_merged_sessions(columns, where)}) AS s" for sign, where in sets]
-    sessions = (f"SELECT {', '.join(f'sum(sign * {c}) AS {c}' for c in comps)} FROM ("
-                + " UNION ALL ".join(f"({p})" for p in parts) + ")")
-    events = _keysets_sql(rows, rng, ("events", "pageviews", "visitors"), literal_none_only=True)
-    select = [f"{NONE} AS d0"] + [f"toInt64({'ev' if c in EVENT_COMPONENTS else 'ss'}.{c}) AS {c}"
-                                  for c in names]
-    return (f"SELECT {', '.join(select)} FROM ({events}) AS ev CROSS JOIN ({sessions}) AS ss "
-            "WHERE ss.c_sessions > 0")  # no session, no row
 
 
 def _session_keys(rows: _Rows, ids_sql: str, few: bool) -> str:
@@ -344,8 +262,7 @@ def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
 def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
     params = Params()
     rows = _Rows(query, site_id, rng, params)
-    mode = _keysets_mode(query)
-    rows_sql = "" if mode == "events" else rows.sql(values_only=mode == "sessions")
+    rows_sql = "" if _keysets_applies(query) else rows.sql()
     dims, metrics = query.dimensions, query.metrics
     entry_exit_filters = [f for f in query.filters if f.dimension in ENTRY_EXIT]
     by_session = (any(m in SESSION_METRICS for m in metrics) or bool(entry_exit_filters)
@@ -395,9 +312,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
                 dim_exprs.append(f"l.d{i} AS d{i}")
         where = [predicate(labelled("s.s_entry" if f.dimension == "entry_page" else "s.s_exit",
                                     f.dimension), f, params) for f in entry_exit_filters]
-        # (Int64 when "(none)" is added below: one type for both parts)
-        cast = "toInt64({})" if mode == "sessions" else "{}"
-        select = dim_exprs + [f"{cast.format(e)} AS {c}" for c, e in needed.items()]
+        select = dim_exprs + [f"{e} AS {c}" for c, e in needed.items()]
         inner = (f"SELECT {', '.join(select)} FROM ({per_session}) AS l "
                  f"INNER JOIN ({sessions}) AS s ON l.sid = s.s_id")
         if "avg_scroll" in metrics:  # page visits without a scroll report read as 0 of 0
@@ -406,8 +321,6 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
             inner += f" WHERE {_and(where)}"
         if dims:
             inner += f" GROUP BY {', '.join(f'd{i}' for i in range(len(dims)))}"
-        if mode == "sessions":  # the values' rows above, "(none)" from the aggregates
-            inner = f"({inner}) UNION ALL ({_none_sessions_sql(rows, rng, list(needed))})"
     dim_cols = [f"d{i}" for i in range(len(dims))]
     outer = dim_cols + [f"{metric(m).final_sql()} AS m_{m}" for m in metrics]
     inner = f"SELECT {', '.join(outer)} FROM ({inner})" + (
