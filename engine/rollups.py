@@ -10,7 +10,7 @@ its day back to raw data until the next seal.
 Sealing a run of days (``seal_days``), idempotent and safe to interrupt at any point:
 
 1. note each day's latest touch (before reading anything);
-2. for every rollup dimension, INSERT … SELECT the day rows at a new version, computed by
+2. for every rollup key (dimension or pair), INSERT … SELECT the day rows at a new version, computed by
    ``compile.compile_components`` — the very SQL a raw-data query runs, grouped by site-local date;
 3. give every older row of those days that was not rewritten an all-zero row at the new version
    (a value that vanished, e.g. an entry page that changed with a backfilled earlier pageview);
@@ -43,7 +43,15 @@ from engine.query.compile import Params, compile_components
 from engine.query.metrics import COMPONENTS, METRICS
 from engine.query.parse import Query
 from engine.query.periods import DateRange, local_date, local_midnight
-from engine.query.rollup import DAY, MONTH, ROLLUP_DIMENSIONS, SealState, _month_days
+from engine.query.rollup import (
+    DAY,
+    MONTH,
+    ROLLUP_KEYS,
+    SealState,
+    _month_days,
+    key_dimensions,
+    rollup_table,
+)
 from engine.store import Store
 
 log = logging.getLogger("clickport.rollups")
@@ -112,37 +120,40 @@ def read_state(store: Store, site_id: int, site_timezone: str, first: dt.date, l
 
 # --- sealing --------------------------------------------------------------------------------------
 
-_INSERT_COLUMNS = "site_id, dim, grain, bucket, value, version, " + ", ".join(COMPONENTS)
+_COMPONENTS = ", ".join(COMPONENTS)
 _SUMS = ", ".join(f"sum({c})" for c in COMPONENTS)
 _ZEROS = ", ".join("toUInt64(0)" for _ in COMPONENTS)
+TABLES = tuple(dict.fromkeys(rollup_table(key) for key in ROLLUP_KEYS))  # (table, value columns)
 
 
-def _day_rows_sql(site_id: int, dim: str, site_timezone: str, start: dt.datetime, end: dt.datetime,
+def _day_rows_sql(site_id: int, key: str, site_timezone: str, start: dt.datetime, end: dt.datetime,
                   version: int) -> tuple[str, dict]:
-    """INSERT … SELECT of one dimension's day rows for [start, end) (site-local midnights)."""
-    dims = ("date", dim) if dim else ("date",)
+    """INSERT … SELECT of one rollup key's day rows for [start, end) (site-local midnights)."""
+    table, columns = rollup_table(key)
+    dims = ("date",) + key_dimensions(key)
     query = Query(metrics=ALL_METRICS, dimensions=dims, period=None, timezone=site_timezone)
     rng = DateRange(start, end, site_timezone, "exact", end - start)
     params = Params()
     parts = compile_components(query, site_id, rng, params, tz=site_timezone)
     union = " UNION ALL ".join(f"({p})" for p in parts)
-    value = "d1" if dim else "''"
-    group = "d0, d1" if dim else "d0"
+    values = [f"d{i + 1}" for i in range(len(dims) - 1)] or ["''"]
+    group = ", ".join(f"d{i}" for i in range(len(dims)))
     params.fixed("r_version", version, "UInt64")
-    params.fixed("r_dim", dim, "String")
-    sql = (f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
+    params.fixed("r_dim", key, "String")
+    sql = (f"INSERT INTO {table} (site_id, dim, grain, bucket, {', '.join(columns)}, version, {_COMPONENTS}) "
            f"SELECT {{site:UInt32}}, {{r_dim:String}}, {DAY}, "
-           f"makeDate(intDiv(d0, 10000), intDiv(d0, 100) % 100, d0 % 100), {value}, {{r_version:UInt64}}, "
-           f"{_SUMS} FROM ({union}) AS u GROUP BY {group}")
+           f"makeDate(intDiv(d0, 10000), intDiv(d0, 100) % 100, d0 % 100), {', '.join(values)}, "
+           f"{{r_version:UInt64}}, {_SUMS} FROM ({union}) AS u GROUP BY {group}")
     return sql, params.values
 
 
-def _tombstones_sql(grain: int) -> str:
+def _tombstones_sql(table: str, columns: tuple[str, ...], grain: int) -> str:
     """Zero rows at the new version for every key of the buckets that the new version did not
     write (FINAL keeps each key's newest row, so these are exactly the vanished values)."""
-    return (f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
-            f"SELECT site_id, dim, grain, bucket, value, {{v:UInt64}}, {_ZEROS} "
-            f"FROM rollup_dims FINAL WHERE site_id = {{site:UInt32}} AND grain = {grain} "
+    keys = "site_id, dim, grain, bucket, " + ", ".join(columns)
+    return (f"INSERT INTO {table} ({keys}, version, {_COMPONENTS}) "
+            f"SELECT {keys}, {{v:UInt64}}, {_ZEROS} "
+            f"FROM {table} FINAL WHERE site_id = {{site:UInt32}} AND grain = {grain} "
             "AND bucket >= {b0:Date} AND bucket <= {b1:Date} AND version < {v:UInt64}")
 
 
@@ -170,13 +181,14 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
     version = new_version()
     start = local_midnight(days[0], tz)
     end = local_midnight(days[-1] + dt.timedelta(days=1), tz)
-    for dim in ROLLUP_DIMENSIONS:
-        sql, params = _day_rows_sql(site_id, dim, site_timezone, start, end, version)
+    for key in ROLLUP_KEYS:
+        sql, params = _day_rows_sql(site_id, key, site_timezone, start, end, version)
         store.command(sql, params, settings=settings)
         if fault:
-            fault(f"rows:{dim}")
-    store.command(_tombstones_sql(DAY), {"site": site_id, "b0": days[0], "b1": days[-1], "v": version},
-                  settings=settings)
+            fault(f"rows:{key}")
+    for table, columns in TABLES:
+        store.command(_tombstones_sql(table, columns, DAY),
+                      {"site": site_id, "b0": days[0], "b1": days[-1], "v": version}, settings=settings)
     if fault:
         fault("tombstones")
     never = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -189,14 +201,16 @@ def seal_month(store: Store, site_id: int, month: dt.date, touch: dt.datetime,
     """Month rows = the sums of the month's (clean) day rows."""
     version = new_version()
     last = _month_days(month)[-1]
-    store.command(
-        f"INSERT INTO rollup_dims ({_INSERT_COLUMNS}) "
-        f"SELECT site_id, dim, {MONTH}, {{m:Date}}, value, {{v:UInt64}}, {_SUMS} "
-        f"FROM rollup_dims FINAL WHERE site_id = {{site:UInt32}} AND grain = {DAY} "
-        "AND bucket >= {m:Date} AND bucket <= {last:Date} GROUP BY site_id, dim, value",
-        {"site": site_id, "m": month, "last": last, "v": version}, settings=settings)
-    store.command(_tombstones_sql(MONTH), {"site": site_id, "b0": month, "b1": month, "v": version},
-                  settings=settings)
+    for table, columns in TABLES:
+        keys = "dim, " + ", ".join(columns)
+        store.command(
+            f"INSERT INTO {table} (site_id, {keys}, grain, bucket, version, {_COMPONENTS}) "
+            f"SELECT site_id, {keys}, {MONTH}, {{m:Date}}, {{v:UInt64}}, {_SUMS} "
+            f"FROM {table} FINAL WHERE site_id = {{site:UInt32}} AND grain = {DAY} "
+            f"AND bucket >= {{m:Date}} AND bucket <= {{last:Date}} GROUP BY site_id, {keys}",
+            {"site": site_id, "m": month, "last": last, "v": version}, settings=settings)
+        store.command(_tombstones_sql(table, columns, MONTH),
+                      {"site": site_id, "b0": month, "b1": month, "v": version}, settings=settings)
     _record(store, [(site_id, MONTH, month, version, touch)])
     return version
 
