@@ -46,6 +46,7 @@ from engine.query.periods import DateRange, local_date, local_midnight
 from engine.query.rollup import (
     DAY,
     MONTH,
+    PAGE_DIRS,
     ROLLUP_KEYS,
     SealState,
     _month_days,
@@ -134,7 +135,7 @@ def _day_rows_sql(site_id: int, key: str, site_timezone: str, start: dt.datetime
     query = Query(metrics=ALL_METRICS, dimensions=dims, period=None, timezone=site_timezone)
     rng = DateRange(start, end, site_timezone, "exact", end - start)
     params = Params()
-    parts = compile_components(query, site_id, rng, params, tz=site_timezone)
+    parts = compile_components(query, site_id, rng, params, tz=site_timezone, page_dirs=key == PAGE_DIRS)
     union = " UNION ALL ".join(f"({p})" for p in parts)
     values = [f"d{i + 1}" for i in range(len(dims) - 1)] or ["''"]
     group = ", ".join(f"d{i}" for i in range(len(dims)))

@@ -147,8 +147,9 @@ class _Ctx:
 
     def __init__(self, query: Query, plan: Plan, site_id: int, rng: DateRange, params: Params,
                  windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
-                 tz: str | None = None):
+                 tz: str | None = None, page_dirs: bool = False):
         self.query = query
+        self.page_dirs = page_dirs
         self.plan = plan
         self.params = params
         self.site = params.fixed("site", site_id, "UInt32")
@@ -171,6 +172,15 @@ class _Ctx:
 
     def page_predicate(self, expr: str) -> str:
         return _and([predicate(expr, f, self.params) for f in self.plan.page_filters])
+
+    def page_column(self, expr: str) -> str:
+        """The ``page`` dimension's value: the page, or (rollup maintenance of page
+        directories) each directory the page lies in, one row each."""
+        if not self.page_dirs:
+            return expr
+        from engine.query.rollup import page_dirs_sql
+
+        return f"arrayJoin({page_dirs_sql(expr)})"
 
 
 # --- the merged-sessions subquery -------------------------------------------------------------
@@ -233,7 +243,9 @@ def _session_columns_for_dims(dims: tuple[str, ...], page_is_entry: bool) -> set
 def _session_dim(d: str, ctx: _Ctx, alias: str = "s") -> str:
     if d in TIME_DIMENSIONS:
         return time_key(f"{alias}.s_start", d, ctx.tz)
-    if d in ("page", "entry_page"):
+    if d == "page":
+        return ctx.page_column(labelled(f"{alias}.s_entry", "entry_page"))
+    if d == "entry_page":
         return labelled(f"{alias}.s_entry", "entry_page")
     if d == "exit_page":
         return labelled(f"{alias}.s_exit", "exit_page")
@@ -312,7 +324,7 @@ def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
         if d in TIME_DIMENSIONS:
             dim_exprs.append(time_key("e.timestamp", d, ctx.tz))
         elif d == "page":
-            dim_exprs.append("e.pathname")
+            dim_exprs.append(ctx.page_column("e.pathname"))
         elif d in ENTRY_EXIT:
             dim_exprs.append(_session_dim(d, ctx))
         else:
@@ -362,7 +374,7 @@ def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
         if d in TIME_DIMENSIONS:
             dim_exprs.append(time_key("pv.pv_start", d, ctx.tz))
         elif d == "page":
-            dim_exprs.append("pv.pv_path")
+            dim_exprs.append(ctx.page_column("pv.pv_path"))
         else:
             dim_exprs.append(_session_dim(d, ctx))
     computed = {k: v for m in metrics for k, v in page_visits_components(m).items()}
@@ -397,12 +409,13 @@ def order_terms(query: Query) -> list[str]:
 
 def compile_components(query: Query, site_id: int, rng: DateRange, params: Params,
                        windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
-                       tz: str | None = None) -> list[str]:
+                       tz: str | None = None, page_dirs: bool = False) -> list[str]:
     """The raw-data parts of a query: one SELECT per source, each with d0..dn and every
     component column, over the base windows (default: the whole range). `tz` overrides the
-    request time zone for time keys (the rollup maintenance buckets by the site's zone)."""
+    request time zone for time keys (the rollup maintenance buckets by the site's zone);
+    `page_dirs` makes the ``page`` dimension the directories a page lies in (ctx.page_column)."""
     plan = plan_query(query)
-    ctx = _Ctx(query, plan, site_id, rng, params, windows, tz)
+    ctx = _Ctx(query, plan, site_id, rng, params, windows, tz, page_dirs)
     return [_SOURCES[name](ctx, metrics) for name, metrics in plan.sources.items()]
 
 

@@ -63,15 +63,42 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("country", "os"),
     ("device", "browser"), ("device", "os"), ("device", "page"),
 )
-# A rollup key: '' (totals), a dimension, or "a|b" for a pair (in ROLLUP_DIMENSIONS order).
-ROLLUP_KEYS: tuple[str, ...] = ROLLUP_DIMENSIONS + tuple(f"{a}|{b}" for a, b in PAIRS)
+# Page directories (rollup_dims rows under the key "page_dir"): each pageview, page visit and entry
+# page counted once under each directory its path lies in ('/', '/blog/', '/blog/2026/', … up to
+# PAGE_DIR_DEPTH levels), so "page starts_with /blog/" — a section of a site — has its distinct
+# visitors per day stored, which page rows cannot give (a visitor reads several pages).
+PAGE_DIRS = "page_dir"
+PAGE_DIR_DEPTH = 4
+# A rollup key: '' (totals), a dimension, page_dir, or "a|b" for a pair (in ROLLUP_DIMENSIONS order).
+ROLLUP_KEYS: tuple[str, ...] = ROLLUP_DIMENSIONS + (PAGE_DIRS,) + tuple(f"{a}|{b}" for a, b in PAIRS)
 # Switch for benchmarks and the differential test (the raw path answers everything).
 ENABLED = True
 
 
 def key_dimensions(key: str) -> tuple[str, ...]:
     """The dimensions of a rollup key, in the order of its value columns."""
+    if key == PAGE_DIRS:
+        return ("page",)
     return tuple(key.split("|")) if key else ()
+
+
+def page_dirs_sql(path: str) -> str:
+    """SQL: the directories a path lies in, '/' first (an array; '' for none)."""
+    return (f"arrayMap(n -> concat(arrayStringConcat(arraySlice(splitByChar('/', {path}), 1, n), '/'), '/'), "
+            f"range(1, least(length(splitByChar('/', {path})), {PAGE_DIR_DEPTH + 1})))")
+
+
+def _page_dir_filter(query: Query) -> str | None:
+    """The directory of a query whose only filter is page starts_with one directory."""
+    if len(query.filters) != 1:
+        return None
+    flt = query.filters[0]
+    if flt.dimension != "page" or flt.operator != "starts_with" or len(flt.values) != 1:
+        return None
+    value = flt.values[0]
+    parts = value.split("/")
+    shaped = value.startswith("/") and value.endswith("/") and all(parts[1:-1])
+    return value if shaped and len(parts) - 1 <= PAGE_DIR_DEPTH else None
 
 
 def rollup_table(key: str) -> tuple[str, tuple[str, ...]]:
@@ -89,13 +116,15 @@ def rollup_dimension(query: Query, site_timezone: str) -> str | None:
         return None
     if time_dims and (time_dims[0] == "hour" or query.timezone != site_timezone):
         return None
+    metrics = set(query.metrics)
+    if not value_dims and _page_dir_filter(query) and metrics <= ROW_EQUALS_FILTER["page"]:
+        return PAGE_DIRS
     used = list(dict.fromkeys(value_dims + [f.dimension for f in query.filters]))
     if len(used) > 2 or not all(d in ROLLUP_DIMENSIONS for d in used):
         return None
     key = "|".join(sorted(used, key=ROLLUP_DIMENSIONS.index))
     if key not in ROLLUP_KEYS:
         return None
-    metrics = set(query.metrics)
     if "page" in used and metrics & {"sessions", "clickers"}:
         return None  # distinct sessions by event time do not add up across days
     for dim in used:
@@ -222,6 +251,9 @@ def rollup_part(query: Query, coverage: Coverage, params) -> str:
         months = params.fixed("r_months", list(coverage.months), "Array(Date)")
         buckets.append(f"(grain = {MONTH} AND has({months}, bucket))")
     where.append("(" + " OR ".join(buckets) + ")")
-    for flt in query.filters:
-        where.append(predicate(column[flt.dimension], flt, params))
+    if coverage.dim == PAGE_DIRS:  # the directory's own rows (its subdirectories have theirs)
+        where.append(f"value = {params.bind(_page_dir_filter(query), 'String')}")
+    else:
+        for flt in query.filters:
+            where.append(predicate(column[flt.dimension], flt, params))
     return f"SELECT {', '.join(select)} FROM {table} FINAL WHERE " + " AND ".join(f"({w})" for w in where)
