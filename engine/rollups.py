@@ -94,17 +94,42 @@ WHERE site_id = {site:UInt32} AND bucket >= {d0:Date} AND bucket <= {d1:Date}
 """
 
 
+# The site's earliest session start (engine/query/run.py first_event_time), as one more row of
+# the state (grain 9): a query over all time learns where its range starts and which of its days
+# the rollup answers in one round trip.
+FIRST_SQL = """
+SELECT toUInt8(9) AS grain, toDate('1970-01-01') AS bucket, toUInt64(0) AS version, session_start AS t
+FROM sessions WHERE site_id = {site:UInt32} AND session_start < ifNull(
+    (SELECT toDateTime64(minOrNull(hour), 3, 'UTC') + INTERVAL 1 HOUR FROM rollup_touched
+     WHERE site_id = {site:UInt32}), toDateTime64('2200-01-01 00:00:00', 3, 'UTC'))
+ORDER BY session_start LIMIT 1
+"""
+
+
 def read_state(store: Store, site_id: int, site_timezone: str, first: dt.date, last: dt.date,
                settings: dict | None = None) -> SealState:
     """Seals and touches of a site's days first..last (and the months starting in that span)."""
+    return _read_state(store, site_id, site_timezone, first, last, settings, with_first=False)[1]
+
+
+def read_first_and_state(store: Store, site_id: int, site_timezone: str, last: dt.date,
+                         settings: dict | None = None) -> tuple[dt.datetime | None, SealState]:
+    """The site's first event time and the state of all its days up to `last`, in one statement."""
+    return _read_state(store, site_id, site_timezone, dt.date(1970, 1, 1), last, settings, with_first=True)
+
+
+def _read_state(store: Store, site_id: int, site_timezone: str, first: dt.date, last: dt.date,
+                settings: dict | None, with_first: bool) -> tuple[dt.datetime | None, SealState]:
     tz = ZoneInfo(site_timezone)
     first = first.replace(day=1)
-    h0 = local_midnight(first, tz) - dt.timedelta(hours=1)
+    h0 = max(local_midnight(first, tz) - dt.timedelta(hours=1), dt.datetime(1970, 1, 1, tzinfo=UTC))
     h1 = local_midnight(last + dt.timedelta(days=1), tz) + dt.timedelta(hours=1)
-    rows = store.rows(STATE_SQL, {
+    sql = STATE_SQL + (f" UNION ALL ({FIRST_SQL})" if with_first else "")
+    rows = store.rows(sql, {
         "site": site_id, "tz": site_timezone, "d0": first, "d1": last,
         "h0": h0.strftime("%Y-%m-%d %H:%M:%S"), "h1": h1.strftime("%Y-%m-%d %H:%M:%S"),
     }, settings=settings)
+    first_event: dt.datetime | None = None
     days: dict[dt.date, tuple[int, dt.datetime]] = {}
     months: dict[dt.date, int] = {}
     touched: dict[dt.date, dt.datetime] = {}
@@ -116,7 +141,9 @@ def read_state(store: Store, site_id: int, site_timezone: str, first: dt.date, l
             days[bucket] = (int(version), _aware(t))
         elif grain == MONTH:
             months[bucket] = int(version)
-    return SealState(days, months, touched)
+        elif grain == 9:
+            first_event = _aware(t)
+    return first_event, SealState(days, months, touched)
 
 
 # --- sealing --------------------------------------------------------------------------------------

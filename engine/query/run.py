@@ -26,8 +26,8 @@ from engine.query.admission import CURRENT
 from engine.query.compile import Compiled, compile_planned
 from engine.query.errors import QueryError
 from engine.query.parse import Filter, Query, parse_query
-from engine.query.periods import DateRange, resolve_range
-from engine.query.rollup import Coverage, full_days, plan_coverage, rollup_dimension
+from engine.query.periods import DateRange, local_date, resolve_range
+from engine.query.rollup import Coverage, SealState, full_days, plan_coverage, rollup_dimension
 from engine.query.shape import Rows, comparison_block, totals
 from engine.sites import Site
 from engine.store import QueryLimitError, Store
@@ -60,14 +60,10 @@ def settings(store: Store) -> dict[str, Any]:
 def first_event_time(store: Store, site_id: int) -> dt.datetime | None:
     """The site's earliest session start. The rollup's touch table (one row per site-hour with
     data) names the hour it lies in, so only that hour of sessions is read, not the history."""
-    rows = store.rows(
-        "SELECT session_start FROM sessions WHERE site_id = {site:UInt32} AND session_start < ifNull("
-        "(SELECT toDateTime64(minOrNull(hour), 3, 'UTC') + INTERVAL 1 HOUR FROM rollup_touched "
-        "WHERE site_id = {site:UInt32}), toDateTime64('2200-01-01 00:00:00', 3, 'UTC')) "
-        "ORDER BY session_start LIMIT 1",
-        {"site": site_id}, settings=settings(store),
-    )
-    return rows[0][0] if rows else None
+    from engine.rollups import FIRST_SQL
+
+    rows = store.rows(FIRST_SQL, {"site": site_id}, settings=settings(store))
+    return rows[0][3] if rows else None
 
 
 def _site_id(site: Site | int) -> int:
@@ -90,9 +86,11 @@ def compile_query(site: Site | int, body: dict | Query, now: dt.datetime | None 
     return compile_planned(query, _site_id(site), resolve(query, now, first_event))
 
 
-def coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Coverage | None:
+def coverage(store: Store, site: Site | int, query: Query, rng: DateRange,
+             state: SealState | None = None) -> Coverage | None:
     """Which days and months of the range the pre-aggregated rollup answers (rollup.py), from
-    the site's seal state; None when the query cannot use it (or for a bare site id)."""
+    the site's seal state (read here unless given); None when the query cannot use it (or for a
+    bare site id)."""
     if not isinstance(site, Site):
         return None
     dim = rollup_dimension(query, site.timezone)
@@ -101,30 +99,51 @@ def coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Co
     days = full_days(rng, site.tz)
     if not days:
         return None
-    from engine.rollups import read_state
+    if state is None:
+        from engine.rollups import read_state
 
-    # Embedded mode: this process is the store's only writer, so the seal state read for a site
-    # and span stays current until the store's next write (a dashboard's burst of panel queries
-    # shares one read). Servers and clusters have other writers: always read.
-    key = (id(store), site.site_id, site.timezone, days[0], days[-1])
-    writes = store.writes if store.config.embedded else None
-    cached = _STATE_CACHE.get(key)
-    if writes is not None and cached is not None and cached[0] == writes:
-        state = cached[1]
-    else:
-        state = read_state(store, site.site_id, site.timezone, days[0], days[-1], settings(store))
-        if writes is not None:
-            if len(_STATE_CACHE) > 1024:
-                _STATE_CACHE.clear()
-            _STATE_CACHE[key] = (writes, state)
+        state = _cached(store, (site.site_id, site.timezone, days[0], days[-1]), lambda: read_state(
+            store, site.site_id, site.timezone, days[0], days[-1], settings(store)))
     return plan_coverage(query, rng, dim, site.timezone, state, days)
+
+
+def _cached(store: Store, key: tuple, load):
+    """Embedded mode: this process is the store's only writer, so what is read of a site's seal
+    state stays current until the store's next write (a dashboard's burst of panel queries shares
+    one read). Servers and clusters have other writers: always read."""
+    if not store.config.embedded:
+        return load()
+    key = (id(store),) + key
+    cached = _STATE_CACHE.get(key)
+    if cached is not None and cached[0] == store.writes:
+        return cached[1]
+    writes = store.writes
+    value = load()
+    if len(_STATE_CACHE) > 1024:
+        _STATE_CACHE.clear()
+    _STATE_CACHE[key] = (writes, value)
+    return value
 
 
 _STATE_CACHE: dict[tuple, tuple[int, object]] = {}
 
 
-def _compile(store: Store, site: Site | int, query: Query, rng: DateRange) -> Compiled:
-    return compile_planned(query, _site_id(site), rng, coverage(store, site, query, rng))
+def _all_time(store: Store, site: Site | int, query: Query,
+              now: dt.datetime) -> tuple[dt.datetime | None, SealState | None]:
+    """For period "all": the site's first event (the range's start) and, when the rollup can
+    answer the query, the seal state of all its days — read together in one statement."""
+    if not isinstance(site, Site) or rollup_dimension(query, site.timezone) is None:
+        return first_event_time(store, _site_id(site)), None
+    from engine.rollups import read_first_and_state
+
+    today = local_date(now, site.tz)
+    return _cached(store, (site.site_id, site.timezone, "all", today), lambda: read_first_and_state(
+        store, site.site_id, site.timezone, today, settings(store)))
+
+
+def _compile(store: Store, site: Site | int, query: Query, rng: DateRange,
+             state: SealState | None = None) -> Compiled:
+    return compile_planned(query, _site_id(site), rng, coverage(store, site, query, rng, state))
 
 
 def _check_now(now: dt.datetime | None) -> dt.datetime:
@@ -148,10 +167,9 @@ def run_query_sync(store: Store, site: Site | int, body: dict | Query,
                    now: dt.datetime | None = None) -> dict[str, Any]:
     query = _as_query(body)
     now = _check_now(now)
-    site_id = _site_id(site)
-    first = first_event_time(store, site_id) if query.period == "all" else None
+    first, state = _all_time(store, site, query, now) if query.period == "all" else (None, None)
     rng = resolve(query, now, first)
-    compiled = _compile(store, site, query, rng)
+    compiled = _compile(store, site, query, rng, state)
     prev_range = rng.previous() if query.include_comparison else None
     prev_future: Future | None = None
     if prev_range is not None and not compiled.paged_in_sql:
