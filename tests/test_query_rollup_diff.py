@@ -137,6 +137,17 @@ def _compare_results(fast, slow, metrics, dims, slack, where):
                 assert f[m] == s[m], f"{where} {key} {m}: rollup {f[m]} vs raw {s[m]}"
 
 
+def _check(store, site, body, query, slack: int, where: str) -> None:
+    """The answer with the rollup equals the raw-data answer (results and comparison)."""
+    fast, slow = rollup_and_raw(store, site, body, NOW)
+    dims = list(query.dimensions)
+    _compare_results(fast["results"], slow["results"], query.metrics, dims, slack, where)
+    if "comparison" in slow:
+        assert fast["comparison"]["date_range"] == slow["comparison"]["date_range"]
+        _compare_results(fast["comparison"]["results"], slow["comparison"]["results"], query.metrics,
+                         dims, slack, where + " (comparison)")
+
+
 def test_rollup_matches_raw_for_random_queries(history):
     store, sites = history
     rnd = random.Random(20261129)
@@ -152,14 +163,7 @@ def test_rollup_matches_raw_for_random_queries(history):
         rng = resolve(query, NOW, None)
         if coverage(store, site, query, rng) is not None:
             used += 1
-        fast, slow = rollup_and_raw(store, site, body, NOW)
-        dims = list(query.dimensions)
-        where = f"query {i} {body}"
-        _compare_results(fast["results"], slow["results"], query.metrics, dims, slack[site.site_id], where)
-        if "comparison" in slow:
-            assert fast["comparison"]["date_range"] == slow["comparison"]["date_range"]
-            _compare_results(fast["comparison"]["results"], slow["comparison"]["results"], query.metrics,
-                             dims, slack[site.site_id], where + " (comparison)")
+        _check(store, site, body, query, slack[site.site_id], f"query {i} {body}")
     # The generator aims most queries at shapes the rollup serves; they must really use it.
     assert used >= N_QUERIES * 0.4, used
 
@@ -221,13 +225,7 @@ def test_pair_rollup_matches_raw_for_random_queries(history):
         cov = coverage(store, site, query, resolve(query, NOW, None))
         if cov is not None and "|" in cov.dim:
             used += 1
-        fast, slow = rollup_and_raw(store, site, body, NOW)
-        dims = list(query.dimensions)
-        where = f"pair query {i} {body}"
-        _compare_results(fast["results"], slow["results"], query.metrics, dims, slack[site.site_id], where)
-        if "comparison" in slow:
-            _compare_results(fast["comparison"]["results"], slow["comparison"]["results"], query.metrics,
-                             dims, slack[site.site_id], where + " (comparison)")
+        _check(store, site, body, query, slack[site.site_id], f"pair query {i} {body}")
     assert used >= N_PAIR_QUERIES * 0.4, used
 
 
@@ -263,11 +261,5 @@ def test_page_directory_rollup_matches_raw(history):
         cov = coverage(store, site, query, resolve(query, NOW, None))
         if cov is not None and cov.dim == "page_dir":
             used += 1
-        fast, slow = rollup_and_raw(store, site, body, NOW)
-        dims = list(query.dimensions)
-        where = f"dir query {i} {body}"
-        _compare_results(fast["results"], slow["results"], query.metrics, dims, slack[site.site_id], where)
-        if "comparison" in slow:
-            _compare_results(fast["comparison"]["results"], slow["comparison"]["results"], query.metrics,
-                             dims, slack[site.site_id], where + " (comparison)")
+        _check(store, site, body, query, slack[site.site_id], f"dir query {i} {body}")
     assert used >= N_DIR_QUERIES * 0.4, used

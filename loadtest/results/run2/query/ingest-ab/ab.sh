@@ -1,0 +1,35 @@
+#!/bin/bash
+# HTTP ingest with and without the rollup's cost, interleaved (same code, same box):
+#   with:       as shipped: rollup_touched_mv in every insert, the maintenance thread at its defaults
+#               (every 30 s, days quiet for 60 s: under continuous load it reads the state only);
+#   aggressive: the same, the thread every 5 s with no quiet time (it reseals today during the load);
+#   without:    rollup_touched_mv dropped from the store and the maintenance thread off.
+# Each run: `loadtest load` at max throughput (wrk, 32 connections, 20 s after a 3 s warm-up) against
+# a `clickport serve` it starts on its own data dir.
+set -e
+cd "$(dirname "$0")/../../../../.."
+OUT=loadtest/results/run2/query/ingest-ab
+PY=.venv/bin/python
+for side in with aggressive without; do
+  dir=/work/bench/ingest-ab-$side; rm -rf $dir; mkdir -p $dir
+  $PY - "$dir" "$side" <<'PYEOF'
+import sys
+from loadtest.seed import open_bench_store
+store = open_bench_store(sys.argv[1])  # the schema as `clickport serve` applies it
+if sys.argv[2] == "without":
+    store.command("DROP VIEW IF EXISTS rollup_touched_mv")
+store.close()
+PYEOF
+done
+for round in 1 2; do
+  for side in with aggressive without; do
+    case $side in
+      with) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=30 --server-env CLICKPORT_ROLLUP_QUIET_S=60";;
+      aggressive) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=5 --server-env CLICKPORT_ROLLUP_QUIET_S=0";;
+      without) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=0";;
+    esac
+    $PY -m loadtest load --data-dir /work/bench/ingest-ab-$side --duration 20 --warmup 3 --driver wrk \
+        --connections 32 $env --results $OUT/$side-$round > $OUT/$side-$round.log 2>&1 || true
+    uptime >> $OUT/$side-$round.log
+  done
+done
