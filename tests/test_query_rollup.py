@@ -104,3 +104,45 @@ def test_a_replayed_insert_is_not_counted_twice_in_the_hourly_rollup(app, client
     q = {"s": site_id}
     assert store.rows("SELECT count() FROM events WHERE site_id = {s:UInt32}", q)[0][0] == 2
     assert store.rows("SELECT sum(pageviews) FROM events_hourly WHERE site_id = {s:UInt32}", q)[0][0] == 2
+
+
+def _key(body, tz="UTC"):
+    from engine.query.rollup import rollup_dimension
+
+    return rollup_dimension(parse_query({"period": "30d", "timezone": tz, **body}), tz)
+
+
+def _f(dim, value, op="is"):
+    return {"dimension": dim, "operator": op, "value": value}
+
+
+def test_which_rollup_key_answers_a_query():
+    """Pairs of dimensions and page directories: used exactly where their rows add up."""
+    vis = ["visitors", "pageviews"]
+    page = {"metrics": vis, "dimensions": ["page"]}
+    assert _key({**page, "filters": [_f("source", "Google")]}) == "source|page"
+    # visitors over two sources do not add up (a visitor may come from both); pageviews do
+    assert _key({**page, "filters": [_f("source", ["Google", "Bing"])]}) is None
+    assert _key({"metrics": ["pageviews"], "dimensions": ["page"],
+                 "filters": [_f("source", ["Google", "Bing"])]}) == "source|page"
+    # a visitor has one device a day: several devices add up
+    assert _key({"metrics": vis, "dimensions": ["source"],
+                 "filters": [_f("device", ["Desktop", "Mobile"])]}) == "source|device"
+    two = [_f("country", "US"), _f("device", "Mobile")]
+    assert _key({"metrics": vis, "filters": two}) == "country|device"
+    assert _key({"metrics": vis, "dimensions": ["device", "country", "date"]}) == "country|device"
+    assert _key({**page, "filters": [_f("country", "US")]}) is None  # a pair not kept
+    assert _key({**page, "metrics": ["sessions"], "filters": [_f("device", "Mobile")]}) is None
+    assert _key({"metrics": vis, "dimensions": ["source"],
+                 "filters": [_f("device", "Mobile"), _f("country", "US")]}) is None  # three dimensions
+    assert _key({"metrics": vis, "dimensions": ["source", "date"], "filters": [_f("device", "Mobile")]},
+                tz="UTC") == "source|device"
+    # page directories: one directory ('/' and up to three levels below it), with visitors
+    assert _key({"metrics": vis, "filters": [_f("page", "/blog/", "starts_with")]}) == "page_dir"
+    assert _key({"metrics": vis, "filters": [_f("page", "/a/b/c/", "starts_with")]}) == "page_dir"
+    assert _key({"metrics": vis, "filters": [_f("page", "/a/b/c/d/", "starts_with")]}) is None
+    assert _key({"metrics": vis, "filters": [_f("page", "/a//", "starts_with")]}) is None
+    assert _key({"metrics": vis, "filters": [_f("page", "/blog", "starts_with")]}) is None
+    assert _key({"metrics": ["pageviews"], "filters": [_f("page", "/blog", "starts_with")]}) == "page"
+    assert _key({"metrics": vis, "filters": [_f("page", ["/blog/", "/docs/"], "starts_with")]}) is None
+    assert _key({"metrics": ["views_per_visit"], "filters": [_f("page", "/blog/", "starts_with")]}) is None

@@ -64,9 +64,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("device", "browser"), ("device", "os"), ("device", "page"),
 )
 # Page directories (rollup_dims rows under the key "page_dir"): each pageview, page visit and entry
-# page counted once under each directory its path lies in ('/', '/blog/', '/blog/2026/', … up to
-# PAGE_DIR_DEPTH levels), so "page starts_with /blog/" — a section of a site — has its distinct
-# visitors per day stored, which page rows cannot give (a visitor reads several pages).
+# page counted once under each directory its path lies in — '/' and up to PAGE_DIR_DEPTH - 1 levels
+# below it ('/blog/', '/blog/2026/', '/blog/2026/11/') — so "page starts_with /blog/", a section of
+# a site, has its distinct visitors per day stored, which page rows cannot give (a visitor reads
+# several pages).
 PAGE_DIRS = "page_dir"
 PAGE_DIR_DEPTH = 4
 # A rollup key: '' (totals), a dimension, page_dir, or "a|b" for a pair (in ROLLUP_DIMENSIONS order).
