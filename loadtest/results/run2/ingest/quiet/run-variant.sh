@@ -4,7 +4,7 @@
 # TREE: /work/wt12old (main at 14e2a2b, "before") or /work/wt12 ("after"); same venv, GeoIP
 # database and history file for both. Samples /proc/loadavg and the top CPU users every 5 s.
 set -euo pipefail
-TREE=$1; OUT=$2; WHAT=${3:-all}; FILE=${4:-data/history-5M.ndjson.gz}
+TREE=$1; OUT=$(realpath -m "$2"); WHAT=${3:-all}; FILE=${4:-data/history-5M.ndjson.gz}  # FILE: relative to TREE
 PY=/work/wt12/.venv/bin/python
 GEO=CLICKPORT_GEOIP_PATH=/work/wt12/data/geo/dbip-city-lite.mmdb
 mkdir -p "$OUT"
