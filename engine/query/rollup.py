@@ -187,12 +187,31 @@ def _month_days(month: dt.date) -> list[dt.date]:
 
 def plan_coverage(query: Query, rng: DateRange, dim: str, site_timezone: str,
                   state: SealState, days: list[dt.date] | None = None) -> Coverage | None:
+    """The days and months of the range read from the rollup, and the raw-data windows left.
+    Depends on the query only through whether month rows may be used, so the plan for one state
+    and range is computed once (a dashboard's panels share it; a new state is a new object)."""
+    use_months = query.time_dimension in (None, "month")
+    key = (id(state), rng.start, rng.end, site_timezone, use_months)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is state:
+        return None if hit[1] is None else Coverage(dim, *hit[1])
+    parts = _plan(rng, site_timezone, state, days, use_months)
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    _PLANS[key] = (state, parts)  # the state is kept with its plan, so its id is not reused
+    return None if parts is None else Coverage(dim, *parts)
+
+
+_PLANS: dict[tuple, tuple[SealState, tuple | None]] = {}
+
+
+def _plan(rng: DateRange, site_timezone: str, state: SealState, days: list[dt.date] | None,
+          use_months: bool) -> tuple | None:
     tz = ZoneInfo(site_timezone)
     days = full_days(rng, tz) if days is None else days
     clean = [d for d in days if state.day_clean(d)]
     if not clean:
         return None
-    use_months = query.time_dimension in (None, "month")
     clean_set = set(clean)
     months: list[dt.date] = []
     if use_months:
@@ -218,7 +237,7 @@ def plan_coverage(query: Query, rng: DateRange, dim: str, site_timezone: str,
         cursor = max(cursor, b)
     if cursor < rng.end:
         windows.append((cursor, rng.end))
-    return Coverage(dim, tuple(sorted(clean_set)), tuple(months), tuple(windows))
+    return tuple(sorted(clean_set)), tuple(months), tuple(windows)
 
 
 def rollup_part(query: Query, coverage: Coverage, params) -> str:
