@@ -9,7 +9,7 @@
 set -e
 cd "$(dirname "$0")/../../../../.."
 OUT=loadtest/results/run2/query/ingest-ab
-PY=.venv/bin/python
+PY=${PY:-.venv/bin/python}
 for side in with aggressive without; do
   dir=/work/bench/ingest-ab-$side; rm -rf $dir; mkdir -p $dir
   $PY - "$dir" "$side" <<'PYEOF'
