@@ -67,6 +67,17 @@ def history(app, client):
     return store, sites
 
 
+def _random_filter(rnd: random.Random, dim: str, pool: list[str]) -> dict:
+    """A filter on `dim`: a random operator over one or two of its values (cut short for the
+    substring operators)."""
+    op = rnd.choice(OPERATORS)
+    count = rnd.choice([1, 1, 1, 2]) if len(pool) > 1 else 1
+    values = rnd.sample(pool, count)
+    if op in ("contains", "not_contains", "starts_with", "ends_with"):
+        values = [v[: rnd.randint(1, max(1, len(v)))] for v in values]
+    return {"dimension": dim, "operator": op, "value": values if len(values) > 1 else values[0]}
+
+
 def _random_body(rnd: random.Random, site) -> dict:
     body: dict = {"metrics": rnd.sample(METRICS, rnd.randint(1, 4))}
     shape = rnd.random()
@@ -86,12 +97,7 @@ def _random_body(rnd: random.Random, site) -> dict:
         # Mostly on the breakdown dimension (what a dashboard does after a click), else any.
         candidates = [d for d in dims if d in FILTER_VALUES] if rnd.random() < 0.6 else []
         dim = rnd.choice(candidates or list(FILTER_VALUES))
-        op = rnd.choice(OPERATORS)
-        count = rnd.choice([1, 1, 1, 2]) if len(FILTER_VALUES[dim]) > 1 else 1
-        values = rnd.sample(FILTER_VALUES[dim], count)
-        if op in ("contains", "not_contains", "starts_with", "ends_with"):
-            values = [v[: rnd.randint(1, max(1, len(v)))] for v in values]
-        filters.append({"dimension": dim, "operator": op, "value": values if len(values) > 1 else values[0]})
+        filters.append(_random_filter(rnd, dim, FILTER_VALUES[dim]))
     if filters:
         body["filters"] = filters
     if rnd.random() < 0.12:
@@ -192,12 +198,7 @@ def _pair_body(rnd: random.Random, site, regions: list[str]) -> dict:
         body["limit"] = 10_000
     filters = []
     for dim in filtered:
-        op = rnd.choice(OPERATORS)
-        count = rnd.choice([1, 1, 1, 2]) if len(values[dim]) > 1 else 1
-        chosen = rnd.sample(values[dim], count)
-        if op in ("contains", "not_contains", "starts_with", "ends_with"):
-            chosen = [v[: rnd.randint(1, max(1, len(v)))] for v in chosen]
-        filters.append({"dimension": dim, "operator": op, "value": chosen if len(chosen) > 1 else chosen[0]})
+        filters.append(_random_filter(rnd, dim, values[dim]))
     if filters:
         body["filters"] = filters
     body["period"] = rnd.choice(PERIODS)
