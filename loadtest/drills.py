@@ -102,6 +102,21 @@ def summary_ms(values: list[float]) -> dict:
             "p99_ms": round(pct(values, 0.99) * 1000, 2), "max_ms": round(max(values, default=0) * 1000, 2)}
 
 
+async def open_loop(one, rate: float, duration: float) -> tuple[int, float]:
+    """Start `one(i)` every 1/rate s for `duration` s, whatever the latency (open loop); wait for
+    all. Returns (requests started, seconds from the first start to the last answer)."""
+    tasks = []
+    start = time.perf_counter()
+    total = int(rate * duration)
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return total, time.perf_counter() - start
+
+
 async def paced_events(port: int, key: str, domain: str, rate: float, duration: float,
                        connections: int = 32) -> dict:
     """POST /api/event at `rate`/s (open loop) for `duration` s; latencies in seconds."""
@@ -127,19 +142,11 @@ async def paced_events(port: int, key: str, domain: str, rate: float, duration: 
         statuses[status] = statuses.get(status, 0) + 1
         pool.put_nowait(conn)
 
-    tasks = []
-    start = time.perf_counter()
-    total = int(rate * duration)
-    for i in range(total):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
+    total, elapsed = await open_loop(one, rate, duration)
     while not pool.empty():
         pool.get_nowait().close()
     return {**summary_ms(latencies), "statuses": statuses, "rate": rate, "duration_s": duration,
-            "achieved_rate": round(total / (time.perf_counter() - start), 1)}
+            "achieved_rate": round(total / elapsed, 1)}
 
 
 # Extra environment for every drill server (`--server-env K=V`, e.g. PYTHONASYNCIODEBUG=1 to log
@@ -472,16 +479,8 @@ async def forged_collect(port: int, domain: str, rate: float, duration: float, c
         statuses[status] = statuses.get(status, 0) + 1
         pool.put_nowait(conn)
 
-    tasks = []
-    start = time.perf_counter()
-    total = int(rate * duration)
-    for i in range(total):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-    return {"statuses": statuses, "achieved_rate": round(total / (time.perf_counter() - start), 1)}
+    total, elapsed = await open_loop(one, rate, duration)
+    return {"statuses": statuses, "achieved_rate": round(total / elapsed, 1)}
 
 
 def drill_d(work: str, duration: float) -> dict:
