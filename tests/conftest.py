@@ -209,3 +209,20 @@ def wait_flushed(app, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"writer did not flush: {app.state.writer.stats()}")
         time.sleep(0.02)
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start `clickport serve` processes on one data dir (tests/serverproc.py); killed at the end."""
+    from tests.serverproc import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def make(**env: str) -> ServerProcess:
+        server = ServerProcess(str(tmp_path), env).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()

@@ -12,10 +12,9 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from tests.conftest import CHROME_UA
-from tests.serverproc import ServerProcess, query_store
+from tests.serverproc import query_store
 
 N_EVENTS = 1500
 
@@ -86,20 +85,6 @@ class Load:
 def _stored_markers(data_dir: str, site_id: int) -> list[int]:
     rows = query_store(data_dir, f"SELECT toUInt64(meta.value[1]) FROM events WHERE site_id = {site_id}")
     return [int(r[0]) for r in rows]
-
-
-@pytest.fixture
-def server_factory(tmp_path):
-    started: list[ServerProcess] = []
-
-    def make(**env: str) -> ServerProcess:
-        server = ServerProcess(str(tmp_path), env).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.kill()
 
 
 def test_sigterm_with_a_full_buffer_loses_nothing(server_factory):

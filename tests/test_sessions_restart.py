@@ -36,25 +36,11 @@ class Sender:
         return r.json()["session_id"]
 
 
-@pytest.fixture
-def servers(tmp_path):
-    started: list[ServerProcess] = []
-
-    def make(**env: str) -> ServerProcess:
-        server = ServerProcess(str(tmp_path), env).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.kill()
-
-
 @pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
-def test_a_restart_never_splits_a_session(servers, stop):
+def test_a_restart_never_splits_a_session(server_factory, stop):
     # A long flush interval keeps acknowledged events in the spool until the SIGKILL.
     env = {"CLICKPORT_FLUSH_INTERVAL_S": "30", "CLICKPORT_BUSY_FLUSH_INTERVAL_S": "30"}
-    server = servers(**env)
+    server = server_factory(**env)
     domain = f"restart-{stop}.example"
     _, key = server.site_with_key(domain)
     first = Sender(server, key, domain)
@@ -69,7 +55,7 @@ def test_a_restart_never_splits_a_session(servers, stop):
         assert server.terminate() == 0
     else:
         server.kill()
-    server = servers(**env)
+    server = server_factory(**env)
     after = Sender(server, key, domain)
     assert after.send("203.0.113.10", "/early-2", _at(10, 5)) == early  # the 30-minute rule
     assert after.send("203.0.113.10", "/late-2", _at(15, 20)) == late
