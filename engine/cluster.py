@@ -10,8 +10,10 @@ every statement is rewritten here, generically, and run on every node of the clu
   session lands on one shard and the session, page-visit and other per-session aggregates that the
   materialized views build from it are complete and exact on that shard. A table without one is
   sharded by a hash of its ORDER BY key, so all versions of a row (ReplacingMergeTree) or all states of
-  a key (AggregatingMergeTree) meet on one shard and `FINAL` stays exact per shard. The admin tables
-  (sites, api_keys, goals) are such tables: sharded by their key and read through Distributed.
+  a key (AggregatingMergeTree) meet on one shard and `FINAL` stays exact per shard. A comment line
+  `-- shard by: <expr>` inside the CREATE statement overrides that: a table filled by copying another
+  node-locally (a re-sorted copy) keeps the source's placement, so new versions meet the copied ones.
+  The admin tables (sites, api_keys, goals) are sharded by their key and read through Distributed.
 - `CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s` becomes `v` on each node reading `s_local`
   and writing `t_local`: each shard aggregates its own rows.
 - `INSERT INTO t SELECT ... FROM s` (backfills), `TRUNCATE`, `OPTIMIZE` and index ALTERs run on each
@@ -138,7 +140,13 @@ def _object_name(sql: str) -> str:
     raise ClusterDDLError(f"cannot find the table name in: {sql[:120]}")
 
 
-def _sharding_key(columns_sql: str, order_by: str | None) -> str:
+_SHARD_HINT = re.compile(r"^\s*--\s*shard by:\s*(?P<expr>.+?)\s*$", re.MULTILINE)
+
+
+def _sharding_key(columns_sql: str, order_by: str | None, statement: str = "") -> str:
+    hint = _SHARD_HINT.search(statement)
+    if hint:
+        return hint.group("expr")
     if re.search(r"(^|[\s(,`])session_id`?\s", columns_sql):
         return "cityHash64(session_id)"
     if order_by:
@@ -206,7 +214,7 @@ class ClusterSchema:
         if self.target.replicated:
             local_sql = self._replicated(local_sql, local)
         columns = sql[sql.find("("):engine.start()] if "(" in sql[:engine.start()] else ""
-        key = _sharding_key(columns, _order_by(sql))
+        key = _sharding_key(columns, _order_by(sql), sql)
         distributed = (
             f"CREATE TABLE IF NOT EXISTS `{name}` AS `{local}` ENGINE = Distributed("
             f"'{self.target.name}', '{self.target.database}', '{local}', {key})"

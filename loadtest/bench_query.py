@@ -665,7 +665,7 @@ def compare(spec: Spec, answers: dict) -> dict:
 
 def store_facts(store, site_id: int) -> dict:
     facts = {}
-    for table in ("events", "sessions", "page_visits", "events_hourly", "rollup_dims", "rollup_pairs",
+    for table in ("events", "sessions", "page_visits", "events_hourly", "rollup_dims", "rollup_pairs_v2",
                   "rollup_state", "rollup_touched", "event_props"):
         rows = store.rows(
             "SELECT sum(rows), count(), sum(bytes_on_disk) FROM system.parts "
@@ -776,7 +776,7 @@ def targets(result: dict) -> dict:
     store = result["store"]
     events = store.get("events", {}).get("rows", 0)
     ev_bytes = store.get("events", {}).get("bytes_on_disk", 0)
-    pre_bytes = sum(store.get(t, {}).get("bytes_on_disk", 0) for t in ("rollup_dims", "rollup_pairs",
+    pre_bytes = sum(store.get(t, {}).get("bytes_on_disk", 0) for t in ("rollup_dims", "rollup_pairs_v2",
                                                                          "rollup_state", "rollup_touched"))
     return {
         "events_in_store": events,

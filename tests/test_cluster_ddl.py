@@ -103,6 +103,11 @@ def test_distributed_tables_shard_by_session(format_query):
         assert f"Distributed('clickport', 'clickport', '{table}_local', cityHash64(session_id))" in out[table]
     assert "cityHash64(site_id)" in out["sites"]
     assert "cityHash64((site_id, goal_id))" in out["goals"]
+    # a re-sorted copy (schema/0013, `-- shard by:`) keeps its source's placement, so the versions a
+    # later seal writes meet the rows copied node by node
+    key = "cityHash64((site_id, dim, grain, bucket, value, value2))"
+    assert f"'rollup_pairs_local', {key})" in out["rollup_pairs"]
+    assert f"'rollup_pairs_v2_local', {key})" in out["rollup_pairs_v2"]
 
 
 def test_views_and_backfills_use_the_local_tables():

@@ -143,12 +143,40 @@ def test_migration_0005_sends_days_sealed_without_pairs_back_to_raw_data(app, si
     sql = next(text for _, name, text in migration_files() if name == "0005_rollup_pairs.sql")
     invalidate = [s for s in statements(sql) if "INSERT INTO rollup_state" in s]
     assert len(invalidate) == 1
-    store.command("TRUNCATE TABLE rollup_pairs")  # as before the migration: no pair rows
+    store.command("TRUNCATE TABLE rollup_pairs_v2")  # as before the migration: no pair rows
     store.command(invalidate[0])
     for body in BODIES:
         fast, slow, used = both(store, site, body)
         assert not _used_day(used, DAY) and fast == slow, body
     seal_all(store, [(site.site_id, site.timezone)])
+    _all_equal(store, site, expect_used=True)
+
+
+def test_migration_0013_moves_sealed_pairs_to_the_value_first_table(app, site_visits):
+    """A store sealed before 0013 holds its pair rows in rollup_pairs (day before value): 0013 copies
+    them, versions and all, into rollup_pairs_v2 — twice if interrupted and re-run — and 0014 drops
+    the old table; the sealed days keep answering from the rollup, exactly."""
+    from engine.migrations import migration_files, statements
+
+    store, site, _ = site_visits
+    pair = BODIES[-2]
+    sql = {name[:4]: text for _, name, text in migration_files()}
+    old_table = next(s for s in statements(sql["0005"]) if "CREATE TABLE" in s)
+    store.command(old_table)  # the layout before 0013, holding the sealed pair rows
+    store.command("INSERT INTO rollup_pairs SELECT * FROM rollup_pairs_v2")
+    store.command("TRUNCATE TABLE rollup_pairs_v2")
+    before = store.rows("SELECT count() FROM rollup_pairs")[0][0]
+    assert before > 0
+    fast, slow, used = both(store, site, pair)
+    assert _used_day(used, DAY) and fast != slow  # the pair rows are not where queries read them
+    copy, empty = statements(sql["0013"])[1:]
+    store.command(copy)
+    store.command(copy)  # an interrupted migration runs again in full
+    store.command(empty)
+    for statement in statements(sql["0013"]) + statements(sql["0014"]):
+        store.command(statement)  # the whole of both, once more: idempotent
+    assert not store.rows("EXISTS TABLE rollup_pairs")[0][0]
+    assert store.rows("SELECT count() FROM rollup_pairs_v2 FINAL")[0][0] == before
     _all_equal(store, site, expect_used=True)
 
 

@@ -2,9 +2,10 @@
 
 ``rollup_dims`` holds, per site-local day (grain 1) and month (grain 2), dimension and value, the
 additive metric components (metrics.py) of the query "this dimension, this bucket" computed over
-raw data by the same compiler (engine/rollups.py seals them); ``rollup_pairs`` holds the same for
-the pairs of dimensions in PAIRS (value, value2), the filters a dashboard sets most (source,
-channel, country, device, page) against its panels. A query is answered from them when
+raw data by the same compiler (engine/rollups.py seals them); ``rollup_pairs_v2`` holds the same
+for the pairs of dimensions in PAIRS (value, value2; sorted by value before the bucket, so a pair
+filtered on its first value reads one contiguous run over any range), the filters a dashboard
+sets most (source, channel, country, device, page) against its panels. A query is answered from them when
 
 - the dimensions it groups by or filters on, time aside, are none (the site totals, key ''), one
   dimension D (a session attribute, ``page``, ``entry_page`` or ``exit_page``), or one pair of
@@ -50,7 +51,7 @@ ROW_EQUALS_FILTER: dict[str, frozenset[str]] = {
     "exit_page": frozenset({"sessions", "views_per_visit", "bounce_rate", "avg_duration", "clickers",
                             "avg_scroll"}),
 }
-# Pairs of dimensions kept together in rollup_pairs (each in ROLLUP_DIMENSIONS order): a filter a
+# Pairs of dimensions kept together in rollup_pairs_v2 (each in ROLLUP_DIMENSIONS order): a filter a
 # dashboard commonly sets (source, channel, country, device) against the panels it then shows.
 # Chosen by size, measured on the 100M-event load-test store (rows per 30 days of its largest
 # site): session-attribute pairs 0.2k–34k, country × city 95k; pages are the long tail (source ×
@@ -104,7 +105,7 @@ def _page_dir_filter(query: Query) -> str | None:
 
 def rollup_table(key: str) -> tuple[str, tuple[str, ...]]:
     """The table holding a key's rows and its value columns."""
-    return ("rollup_pairs", ("value", "value2")) if "|" in key else ("rollup_dims", ("value",))
+    return ("rollup_pairs_v2", ("value", "value2")) if "|" in key else ("rollup_dims", ("value",))
 
 
 def rollup_dimension(query: Query, site_timezone: str) -> str | None:
