@@ -9,6 +9,11 @@
   the answer to a connection's last allowed request carries `connection: close` and the
   connection closes after it (as nginx's `keepalive_requests`), so one client cannot hold a
   connection, and what it pins, forever; well-behaved HTTP clients simply reconnect;
+- one send per response: uvicorn writes a response's head (status line + headers) and its body
+  in two `transport.write` calls, i.e. two `send` syscalls on loopback, each running the
+  receiver's side in the kernel too: the largest single item of the event loop's time under
+  drill d (loadtest/results/run2/forged/profile-server-drill-d.txt). The head is held and goes
+  out with the first body write (`_HeadWithBody`);
 - counters of these outcomes (`OUTCOMES`, exported on /metrics).
 
 Body read timeouts are enforced where bodies are read (server.requests.read_body); idle
@@ -28,6 +33,39 @@ def _reply_and_close(protocol: HttpToolsProtocol, status: bytes, message: bytes)
         b"content-length: " + str(len(message)).encode() + b"\r\nconnection: close\r\n\r\n" + message
     )
     protocol.transport.close()
+
+
+class _HeadWithBody:
+    """The transport a request's response cycle writes to: the response head (the cycle's first
+    write after `http.response.start`) is held and sent with the first body write, so a response
+    is one `send`. Everything else passes through to the connection's transport (`100 Continue`,
+    which comes before the head, is written at once; so is the head of a HEAD response, which
+    has no body write)."""
+
+    __slots__ = ("_transport", "_cycle", "_head", "_head_seen")
+
+    def __init__(self, transport, cycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._head_seen = cycle.scope["method"] == "HEAD"
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif not self._head_seen and self._cycle.response_started:
+            self._head, self._head_seen = data, True
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:  # a response abandoned after its head: as before, head then close
+            head, self._head = self._head, None
+            self._transport.write(head)
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
 
 
 def guarded_protocol(max_header_bytes: int, header_timeout_s: float,
@@ -70,6 +108,7 @@ def guarded_protocol(max_header_bytes: int, header_timeout_s: float,
             previous = self.cycle
             super().on_headers_complete()
             if self.cycle is not previous:  # a new request (not a protocol upgrade)
+                self.cycle.transport = _HeadWithBody(self.transport, self.cycle)
                 self._requests += 1
                 if self._requests >= max_requests and self.cycle.keep_alive:
                     # Its answer says `connection: close` and the transport closes after it;
