@@ -38,6 +38,7 @@ from server import (
     routes_query,
 )
 from server.auth_guard import AuthBackoff
+from server.client_ip import resolve_scope
 from server.config import Config
 from server.errors import HANDLERS
 from server.headers import with_security_headers
@@ -54,6 +55,8 @@ class ClickportApp(Starlette):
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            # The visitor's address behind trusted proxies, once per request (server.client_ip).
+            resolve_scope(scope, self.state.config.trusted_proxies)
             if scope["method"] == "POST":
                 endpoint = self.lean_routes.get(scope["path"])
                 if endpoint is not None:  # adds the security headers itself

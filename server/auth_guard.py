@@ -33,7 +33,7 @@ import time
 from starlette.requests import Request
 
 from engine.ingest.identity import rate_limit_prefix
-from server.client_ip import client_ip
+from server.client_ip import visitor
 from server.errors import ApiError
 
 BASE_BACKOFF_S = 1.0
@@ -103,9 +103,7 @@ def verify_secret(request: Request, given: str, expected: str, what: str) -> boo
     ApiError (with Retry-After) when the client is blocked or this failure starts a block;
     otherwise True when it matches, False when it does not (the caller answers 401)."""
     guard: AuthBackoff = request.app.state.auth_guard
-    peer = request.client.host if request.client else ""
-    forwarded = ", ".join(request.headers.getlist("x-forwarded-for"))
-    client = guard.client_key(client_ip(peer, forwarded, request.app.state.config.trusted_proxies, False))
+    client = guard.client_key(visitor(request.scope, request.app.state.config.trusted_proxies, False))
     wait = guard.retry_after(client)
     if wait > 0:
         raise _too_many(guard, wait, what)

@@ -172,13 +172,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # One process: the embedded store belongs to exactly one process (and chDB is not fork-safe).
     from server.http_protocol import guarded_protocol
 
-    # uvicorn's proxy-header handling trusts exactly the proxies the app trusts (one list); the
+    # The app resolves the visitor behind trusted proxies itself, once per request
+    # (server.client_ip.resolve_scope): uvicorn's own proxy-header handling is off. The
     # protocol caps request heads (431) and their read time (408); idle keep-alive connections
     # close after CLICKPORT_KEEPALIVE_S, and any connection after CLICKPORT_MAX_REQUESTS_PER_CONNECTION
     # requests; past CLICKPORT_MAX_CONNECTIONS new ones get 503.
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False, timeout_graceful_shutdown=30, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value() or "",
+                proxy_headers=False,
                 http=guarded_protocol(config.max_header_bytes, config.header_timeout_s,
                                       config.max_requests_per_connection),
                 timeout_keep_alive=config.keepalive_s, limit_concurrency=config.max_connections,

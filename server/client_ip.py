@@ -3,9 +3,11 @@ walking `X-Forwarded-For` from the right and skipping trusted proxies. The leftm
 written by the client and are never believed on that basis. A request holding an API key is a
 server-side sender forwarding its visitor's address: its first `X-Forwarded-For` entry is used.
 
-One trust list (`CLICKPORT_TRUSTED_PROXIES`) serves this module and uvicorn's proxy-header handling
-(`clickport serve` passes it as `forwarded_allow_ips`), so both agree on who is a proxy.
-Addresses come out normalized (`engine.ingest.identity.normalize_ip`).
+One trust list (`CLICKPORT_TRUSTED_PROXIES`) and one walk per request: `resolve_scope` runs once
+for every HTTP request (server/app.py, before any route) and replaces uvicorn's proxy-header
+handling, which `clickport serve` turns off (it walked the header a second time, with `ipaddress`
+objects: ≈ 40 µs a request, loadtest/results/run2/forged/profile-server-drill-d.txt). Routes ask
+`visitor`. Addresses come out normalized (`engine.ingest.identity.normalize_ip`).
 """
 
 from __future__ import annotations
@@ -64,10 +66,6 @@ class TrustedProxies:
     def __len__(self) -> int:
         return len(self.networks)
 
-    def uvicorn_value(self) -> str:
-        """The same list in uvicorn's `forwarded_allow_ips` syntax."""
-        return ",".join(str(net) for net in self.networks)
-
 
 def _entries(forwarded: str) -> list[str]:
     parts = forwarded.split(",")
@@ -93,3 +91,49 @@ def client_ip(peer: str, forwarded: str, trusted: TrustedProxies, api_sender: bo
                     return address
             return candidate
     return peer_ip
+
+
+# Where `resolve_scope` keeps the request's X-Forwarded-For value (its entries joined by ", ").
+FORWARDED_KEY = "clickport.forwarded_for"
+
+
+def resolve_scope(scope: dict, trusted: TrustedProxies) -> None:
+    """Once per HTTP request: behind a trusted proxy, the scope's client becomes the visitor
+    (`client_ip`, port 0) and its scheme X-Forwarded-Proto's (http/https), as uvicorn's
+    ProxyHeadersMiddleware did; the X-Forwarded-For value is kept under FORWARDED_KEY for the
+    API senders' rule (`visitor`). One pass over the headers; no walk without the header."""
+    forwarded: list[bytes] = []
+    proto = None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            forwarded.append(value)
+        elif name == b"x-forwarded-proto":
+            proto = value
+    text = b", ".join(forwarded).decode("latin1") if forwarded else ""
+    scope[FORWARDED_KEY] = text
+    if not text and proto is None:
+        return
+    client = scope.get("client")
+    peer = client[0] if client else ""
+    if (normalize_ip(peer) or peer) not in trusted:
+        return
+    if text:
+        scope["client"] = (client_ip(peer, text, trusted, False), 0)
+    if proto in (b"http", b"https"):
+        scope["scheme"] = proto.decode()
+
+
+def visitor(scope: dict, trusted: TrustedProxies, api_sender: bool) -> str:
+    """The request's normalized visitor address (SPEC §2) from a resolved scope (resolved here
+    if it was not). `api_sender`: the request holds an API key; its first entry is used."""
+    forwarded = scope.get(FORWARDED_KEY)
+    if forwarded is None:
+        resolve_scope(scope, trusted)
+        forwarded = scope[FORWARDED_KEY]
+    if api_sender and forwarded:
+        first = normalize_ip(forwarded.split(",", 1)[0].strip())
+        if first:
+            return first
+    client = scope.get("client")
+    host = client[0] if client else ""
+    return normalize_ip(host) or host

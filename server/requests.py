@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from engine.sites import ApiKey, Site
 from server.auth_guard import verify_secret
-from server.client_ip import client_ip
+from server.client_ip import visitor
 from server.errors import ApiError
 
 
@@ -89,6 +89,4 @@ def _admin_as_reader(request: Request, token: str) -> tuple[ApiKey, Site]:
 def visitor_ip(request: Request, trust_forwarded: bool) -> str:
     """The visitor's normalized address (SPEC §2, `server.client_ip`). `trust_forwarded`: the
     request holds an API key (a server-side sender forwarding its visitor's address)."""
-    peer = request.client.host if request.client else ""
-    forwarded = ", ".join(request.headers.getlist("x-forwarded-for"))
-    return client_ip(peer, forwarded, request.app.state.config.trusted_proxies, trust_forwarded)
+    return visitor(request.scope, request.app.state.config.trusted_proxies, trust_forwarded)

@@ -7,7 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from engine.ingest.identity import VisitorHasher, normalize_ip, rate_limit_prefix
-from server.client_ip import TrustedProxies, client_ip
+from server.client_ip import TrustedProxies, client_ip, resolve_scope, visitor
 from tests.conftest import CHROME_UA, fresh_ip
 
 TRUST = TrustedProxies.parse("127.0.0.1/32, ::1/128, 10.0.0.0/8")
@@ -49,12 +49,33 @@ def test_ipv6_hosts_of_one_64_share_a_rate_limit_bucket():
     assert hasher.ip_key("192.0.2.1") != hasher.ip_key("192.0.2.2")
 
 
-def test_trust_list_is_shared_with_uvicorn():
-    from uvicorn.middleware.proxy_headers import _TrustedHosts
+def test_the_app_walks_forwarded_for_once_and_uvicorn_not_at_all(monkeypatch, tmp_path):
+    """One walk per request (server.client_ip.resolve_scope): `clickport serve` turns uvicorn's
+    proxy-header handling off (it walked the header a second time, with `ipaddress` objects)."""
+    import uvicorn
 
-    hosts = _TrustedHosts(TRUST.uvicorn_value())
-    assert "10.9.9.9" in hosts and "127.0.0.1" in hosts and "8.8.8.8" not in hosts
-    assert hosts.get_trusted_client_address("6.6.6.6, 203.0.113.7, 10.1.1.1")[0] == "203.0.113.7"
+    import server.observability
+    from server import cli
+
+    captured = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: captured.update(kwargs))
+    monkeypatch.setattr(server.observability, "configure_logging", lambda *args: None)
+    monkeypatch.setenv("CLICKPORT_ADMIN_TOKEN", "a-test-admin-token-0123456789")
+    cli.main(["--data-dir", str(tmp_path), "serve", "--port", "1"])
+    assert captured["proxy_headers"] is False
+
+    scope = {"type": "http", "client": ("127.0.0.1", 40000), "scheme": "http", "headers": [
+        (b"x-forwarded-for", b"6.6.6.6, 203.0.113.7"), (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-for", b"10.1.1.1")]}
+    resolve_scope(scope, TRUST)
+    assert scope["client"] == ("203.0.113.7", 0) and scope["scheme"] == "https"
+    assert visitor(scope, TRUST, api_sender=False) == "203.0.113.7"
+    assert visitor(scope, TRUST, api_sender=True) == "6.6.6.6"  # a server-side sender's visitor
+    untrusted = {"type": "http", "client": ("198.51.100.9", 1), "scheme": "http",
+                 "headers": [(b"x-forwarded-for", b"6.6.6.6"), (b"x-forwarded-proto", b"https")]}
+    resolve_scope(untrusted, TRUST)
+    assert untrusted["client"] == ("198.51.100.9", 1) and untrusted["scheme"] == "http"
+    assert visitor(untrusted, TRUST, api_sender=False) == "198.51.100.9"
 
 
 def test_a_client_cannot_dodge_the_rate_limit_behind_an_appending_proxy(app, client, new_site):

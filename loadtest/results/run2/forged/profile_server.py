@@ -47,7 +47,7 @@ def main() -> None:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        log_config=None, proxy_headers=True, forwarded_allow_ips=config.trusted_proxies.uvicorn_value(),
+        log_config=None, proxy_headers=False,
         http=guarded_protocol(config.max_header_bytes, config.header_timeout_s,
                               config.max_requests_per_connection),
         timeout_keep_alive=config.keepalive_s))
