@@ -87,8 +87,7 @@ def test_background_work_runs_below_the_acknowledgement_path(app, client, new_si
     # The fsync behind every 200 is not lowered.
     import os
 
-    fsync_nice = writer._commit_thread.submit(
-        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    fsync_nice = os.getpriority(os.PRIO_PROCESS, writer.commit_thread_id)
     assert fsync_nice < BACKGROUND_NICE or os.getpriority(os.PRIO_PROCESS, 0) >= BACKGROUND_NICE
     # The engine's threads for each insert and read statement are lowered too, and a statement
     # carrying the setting runs.

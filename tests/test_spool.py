@@ -81,3 +81,47 @@ def test_writer_waits_longer_only_under_steady_traffic(client, app, tmp_path):
     assert writer._age_limit() == 0.8  # an insert just ran: steady traffic
     writer._last_insert = time.monotonic() - 1.5
     assert writer._age_limit() == 0.2
+
+
+def test_the_commit_thread_does_not_wait_for_the_event_loop(client, app, tmp_path):
+    """A row put while the event loop is busy is appended and fsynced anyway: the commit thread
+    takes queued rows itself (was: a coroutine on the loop dispatched every group, so each fsync
+    waited for the loop, on top of the fsync in progress; issue 10, drill d)."""
+    import asyncio
+    import datetime as dt
+    import time
+
+    from engine.ingest.rows import EVENT_COLUMNS, EventRow
+    from engine.ingest.writer import BatchWriter
+
+    store = app.state.store
+    store.command("CREATE TABLE IF NOT EXISTS writer_probe AS events")
+    values = dict.fromkeys(EventRow._fields, "")
+    moment = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    values.update(site_id=7, timestamp=moment, event_id=1, type="pageview", user_id=11, session_id=5,
+                  session_start=moment, page_visit_id=3, scroll_depth=None, engaged_ms=None,
+                  engaged_delta_ms=0, revenue_amount=0, revenue_currency="", meta_key=[], meta_value=[])
+    spool_dir = str(tmp_path / "spool")
+
+    def spooled() -> int:
+        return sum(os.path.getsize(os.path.join(spool_dir, name))
+                   for name in os.listdir(spool_dir) if name.endswith(".log"))
+
+    async def scenario() -> tuple[int, int]:
+        writer = BatchWriter(store, "writer_probe", EVENT_COLUMNS, spool_dir, max_age_s=60, busy_age_s=60)
+        writer.start()
+        put = asyncio.create_task(writer.put(EventRow(**values)))
+        await asyncio.sleep(0)  # the row is queued; from here on the loop is blocked
+        deadline = time.monotonic() + 10
+        while spooled() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while_blocked = spooled()
+        await put
+        await writer.close()
+        return while_blocked, writer.inserted_rows
+
+    try:
+        while_blocked, inserted = asyncio.run(scenario())
+    finally:
+        store.command("DROP TABLE IF EXISTS writer_probe")
+    assert while_blocked > 0 and inserted == 1

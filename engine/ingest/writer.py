@@ -13,14 +13,21 @@ inserted into ClickHouse in batches by size or age.
   the reading/inserting side on another, never on the default executor that other work (queries)
   can fill. Give the writer a store of its own (its own client) so inserts never wait for a
   client that a query holds.
+- The commit thread does not wait for the event loop: it takes every row queued since its last
+  fsync, appends + fsyncs them, hands the group back to the loop (one `call_soon_threadsafe`) and
+  goes straight on with the next group. A row waits for the fsync in progress and its own, not
+  also for a busy loop to dispatch each group: measured under drill d (in-process, load 4.5),
+  half of a group commit's 9 ms as the loop saw it was that round trip (fsync itself 4.8 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,8 +67,14 @@ class BatchWriter:
         self._last_insert = 0.0
         self.max_spool_bytes = max_spool_bytes
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes)
-        self._waiting: list[tuple[bytes, asyncio.Future]] = []
-        self._wake_committer = asyncio.Event()
+        # Rows waiting for their fsync (appended on the loop, taken by the commit thread).
+        self._waiting: collections.deque[tuple[bytes, asyncio.Future]] = collections.deque()
+        self._wake_committer = threading.Event()
+        self._committer: threading.Thread | None = None
+        self._committer_done: asyncio.Future | None = None
+        self.commit_thread_id: int | None = None  # its native id (tests check its priority)
+        # Rows taken by the commit thread (written by it only) and handed back (by the loop only).
+        self._taken = self._handed_back = 0
         self._wake_inserter = asyncio.Event()
         self._unread = self.spool.recovered_rows
         self._unread_since = time.monotonic()
@@ -77,9 +90,9 @@ class BatchWriter:
         self.on_insert: Callable[[float, int], None] | None = None
         # Called on the event loop after each group commit (seconds, rows).
         self.on_commit: Callable[[float, int], None] | None = None
-        # Dedicated threads: one for the fsync side, one for the read-back + insert side.
-        self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-spool")
-        # Inserts are background work (acknowledgements never wait for them): engine.priority.
+        # Dedicated threads: one for the fsync side (`_commit_thread_main`), one for the
+        # read-back + insert side. Inserts are background work (acknowledgements never wait
+        # for them): engine.priority.
         self._insert_thread = ThreadPoolExecutor(1, thread_name_prefix="clickport-insert")
         if self._unread:
             log.info("spool: %d rows from before the last stop will be inserted", self._unread)
@@ -87,13 +100,15 @@ class BatchWriter:
     @property
     def pending(self) -> int:
         """Rows accepted (or waiting for their fsync) that are not in the store yet."""
-        return len(self._waiting) + self._unread
+        return len(self._waiting) + (self._taken - self._handed_back) + self._unread
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._commit_loop(), name="spool-commit"),
-            asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}"),
-        ]
+        loop = asyncio.get_running_loop()
+        self._committer_done = loop.create_future()
+        self._committer = threading.Thread(target=self._commit_thread_main, args=(loop,),
+                                           name="clickport-spool", daemon=True)
+        self._committer.start()
+        self._tasks = [asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}")]
 
     async def put(self, row: EventRow) -> None:
         if self._closing:
@@ -105,36 +120,63 @@ class BatchWriter:
         self._wake_committer.set()
         await future
 
-    async def _commit_loop(self) -> None:
-        while True:
-            if not self._waiting:
-                if self._closing:
-                    return
-                self._wake_committer.clear()
-                await self._wake_committer.wait()
-                continue
-            group, self._waiting = self._waiting, []
-            started = time.perf_counter()
-            try:
-                await self._on(self._commit_thread, self.spool.append, [line for line, _ in group])
-            except Exception as exc:  # noqa: BLE001 - a disk error: none of these are acknowledged
-                log.error("spool append failed: %s", exc)
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(Overloaded(f"cannot write the spool: {exc}"))
-                continue
-            if self.on_commit is not None:  # append + fsync, as the waiting requests saw it
-                self.on_commit(time.perf_counter() - started, len(group))
-            if not self._unread:
-                self._unread_since = time.monotonic()
-            self._unread += len(group)
-            self.accepted_rows += len(group)
-            self._spool_bytes += sum(len(line) for line, _ in group)
-            self._warn_if_growing()
-            for _, future in group:
-                if not future.done():
-                    future.set_result(None)
-            self._wake_inserter.set()
+    def _commit_thread_main(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The commit thread: group after group, append + fsync, never waiting for the loop."""
+        self.commit_thread_id = threading.get_native_id()
+        try:
+            while True:
+                if not self._waiting:
+                    if self._closing:
+                        return
+                    self._wake_committer.wait()
+                    self._wake_committer.clear()  # the queue is looked at again after this
+                    continue
+                group = []
+                while self._waiting:
+                    group.append(self._waiting.popleft())
+                self._taken += len(group)
+                started = time.perf_counter()
+                try:
+                    self.spool.append([line for line, _ in group])
+                except Exception as exc:  # noqa: BLE001 - a disk error: none of these are acknowledged
+                    loop.call_soon_threadsafe(self._commit_failed, group, exc)
+                    continue
+                loop.call_soon_threadsafe(self._committed, group, time.perf_counter() - started)
+        except RuntimeError:  # the loop closed under us (the process is going down)
+            return
+        finally:
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(self._set_committer_done)
+                except RuntimeError:
+                    pass
+
+    def _set_committer_done(self) -> None:
+        if self._committer_done is not None and not self._committer_done.done():
+            self._committer_done.set_result(None)
+
+    def _commit_failed(self, group: list, exc: Exception) -> None:
+        self._handed_back += len(group)
+        log.error("spool append failed: %s", exc)
+        for _, future in group:
+            if not future.done():
+                future.set_exception(Overloaded(f"cannot write the spool: {exc}"))
+
+    def _committed(self, group: list, seconds: float) -> None:
+        """On the loop: a group is durable; its requests get their 200."""
+        self._handed_back += len(group)
+        if self.on_commit is not None:  # append + fsync, in the commit thread
+            self.on_commit(seconds, len(group))
+        if not self._unread:
+            self._unread_since = time.monotonic()
+        self._unread += len(group)
+        self.accepted_rows += len(group)
+        self._spool_bytes += sum(len(line) for line, _ in group)
+        self._warn_if_growing()
+        for _, future in group:
+            if not future.done():
+                future.set_result(None)
+        self._wake_inserter.set()
 
     def _warn_if_growing(self) -> None:
         if self._spool_bytes >= self._next_warning:
@@ -220,13 +262,17 @@ class BatchWriter:
         self._closing = True
         self._wake_committer.set()
         self._wake_inserter.set()
+        if self._committer_done is not None:  # every queued row is committed (or failed) first
+            try:
+                await asyncio.wait_for(asyncio.shield(self._committer_done), timeout_s)
+            except TimeoutError:
+                log.warning("the spool's commit thread did not finish within %.0f s", timeout_s)
         done, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
         for task in pending:
             task.cancel()
         if pending:
             log.warning("stopping with %d rows still spooled; they are inserted on the next start",
                         self._unread)
-        self._commit_thread.shutdown(wait=not pending, cancel_futures=True)
         self._insert_thread.shutdown(wait=not pending, cancel_futures=True)
         self.spool.close()
 
