@@ -218,6 +218,7 @@ async def _collect(request: Request) -> dict:
         raise ApiError(400, "domain: required (the data-domain of the tracker's script tag)")
     now = dt.datetime.now(dt.UTC)
     event = parse_event(body, now)
+    state.ingestor.refuse_forged(event)  # before any other work: a forged id is a cheap 400
     if event.revenue_amount is not None and not 0 <= event.revenue_amount <= PUBLIC_MAX_REVENUE:
         # Anyone can post here: no refunds, no absurd amounts (a server-side key may send those).
         raise ApiError(400, f"revenue_amount: on the public endpoint between 0 and {PUBLIC_MAX_REVENUE:,}")

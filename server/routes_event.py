@@ -21,6 +21,7 @@ async def post_event(request: Request) -> Response:
     body = await read_json(request, state.config.max_body_bytes)
     now = dt.datetime.now(dt.UTC)
     event = parse_event(body, now)  # a FieldError is the 400 (server.errors / server.lean)
+    state.ingestor.refuse_forged(event)  # before any other work: a forged id is a cheap 400
     headers = request.headers
     visitor = Visitor(
         ip=visitor_ip(request, trust_forwarded=True),

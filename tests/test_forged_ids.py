@@ -13,7 +13,7 @@ from engine.ingest.identity import (
     page_visit_id_is_ours,
     session_id_is_ours,
 )
-from tests.conftest import fresh_ip, send, wait_flushed
+from tests.conftest import CHROME_UA, fresh_ip, send, wait_flushed
 
 
 def test_issued_ids_verify_and_guesses_do_not():
@@ -39,6 +39,27 @@ def test_forged_ids_need_no_store_lookup(app, client, new_site):
         r = send(client, site, type="engagement", page_visit_id=f"{fake:x}", scroll_depth=10)
         assert r.status_code == 400 and "page_visit_id" in r.json()["message"]
     assert sessions.store_lookups == before
+
+
+def test_a_forged_page_visit_id_is_refused_before_any_other_work(app, client, new_site):
+    """A forged engagement is a 400 right after parsing: no site lookup (an unknown domain gets
+    the same 400, not a 404), no client IP, no drop rule, no rate-limit bucket (was: the whole
+    pipeline ran first, and a bot user agent even got a 200 "dropped")."""
+    site = new_site()
+    fake = next(f for f in iter(lambda: random.randrange(1, 2**63), None) if not page_visit_id_is_ours(f))
+    limiter, ingestor = app.state.ingestor.rate_limiter, app.state.ingestor
+    buckets, dropped = len(limiter), dict(ingestor.dropped)
+    forged_before = ingestor.sessions.forged_ids
+    for domain in (site.domain, "no-such-site.forged.example"):
+        r = client.post("/api/collect", headers={"User-Agent": CHROME_UA, "Content-Type": "text/plain",
+                                                 "X-Forwarded-For": fresh_ip()},
+                        json={"type": "engagement", "url": f"https://{domain}/", "domain": domain,
+                              "page_visit_id": f"{fake:x}", "scroll_depth": 10})
+        assert r.status_code == 400 and r.json()["message"].startswith("page_visit_id"), r.text
+    r = send(client, site, ua="curl/8.0 (bot)", type="engagement", page_visit_id=f"{fake:x}", scroll_depth=10)
+    assert r.status_code == 400 and r.json()["message"].startswith("page_visit_id"), r.text
+    assert len(limiter) == buckets and ingestor.dropped == dropped
+    assert ingestor.sessions.forged_ids - forged_before == 3
 
 
 def test_a_missing_issued_id_is_looked_up_once(app, client, new_site):

@@ -213,12 +213,21 @@ class Sessionizer:
     def _joins(self, session: SessionState, moment: dt.datetime) -> bool:
         return session.start <= moment and moment - session.last_seen <= INACTIVITY
 
+    def issued_page_visit_id(self, value: int) -> bool:
+        """Whether this server issued the page-visit id (its MAC); a forged one is counted."""
+        if page_visit_id_is_ours(value):
+            return True
+        self.forged_ids += 1
+        return False
+
     def _worth_a_lookup(self, kind: bytes, site_id: int, value: int) -> bool:
         """A client-sent id not in memory: look it up only if this server issued it (MAC) and
         the store did not just say it has no such id."""
-        ours = session_id_is_ours(value) if kind == b"s" else page_visit_id_is_ours(value)
-        if not ours:
-            self.forged_ids += 1
+        if kind == b"s":
+            if not session_id_is_ours(value):
+                self.forged_ids += 1
+                return False
+        elif not self.issued_page_visit_id(value):
             return False
         missed_at = self._missing.get((kind, site_id, value))
         return missed_at is None or time.monotonic() - missed_at > MISSING_TTL_S
