@@ -175,6 +175,7 @@ def _open(app: Starlette, config: Config) -> None:
     app.state.admission = Admission(Limits(
         concurrency=config.query_concurrency, per_site=config.query_per_site,
         queue=config.query_queue, per_site_queue=config.query_per_site_queue,
+        threads=config.query_threads,
     ))
     # Admitted queries run here: never on the default executor, never more than admitted.
     app.state.query_threads = ThreadPoolExecutor(

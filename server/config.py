@@ -32,6 +32,8 @@ class Config:
     query_per_site: int = max(1, (os.cpu_count() or 2) // 2)
     query_queue: int = 64
     query_per_site_queue: int = 16
+    # Engine threads shared by the running queries: all cores but one (ingestion keeps a core).
+    query_threads: int = max(1, (os.cpu_count() or 2) - 1)
     query_max_memory: int = 4 * 1024**3
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2
@@ -80,6 +82,7 @@ class Config:
             query_per_site=int(env.get("CLICKPORT_QUERY_PER_SITE", cls.query_per_site)),
             query_queue=int(env.get("CLICKPORT_QUERY_QUEUE", cls.query_queue)),
             query_per_site_queue=int(env.get("CLICKPORT_QUERY_PER_SITE_QUEUE", cls.query_per_site_queue)),
+            query_threads=_positive_int(env, "CLICKPORT_QUERY_THREADS", cls.query_threads),
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
             busy_flush_interval_s=float(env.get("CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8)),

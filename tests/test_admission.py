@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 
 import pytest
@@ -54,6 +55,33 @@ def test_limits_queue_and_rejections():
         assert adm.running == 0 and adm.stats()["queued"] == 0
 
     asyncio.run(scenario())
+
+
+def test_running_queries_share_the_engine_threads(app, client):
+    """Admitted requests split `threads` engine threads (default: all cores but one, so ingestion
+    keeps a core): a lone query gets them all, two get half each, and every statement of the
+    request carries its share as `max_threads` (was: each statement the engine's default, one
+    thread per core, however many queries ran)."""
+    from engine.query.admission import CURRENT
+    from server.config import Config
+
+    assert Config.query_threads == max(1, (os.cpu_count() or 2) - 1)
+
+    async def scenario() -> list[Budget]:
+        adm = Admission(Limits(concurrency=3, per_site=3, queue=2, per_site_queue=2, threads=4))
+        budgets = [_budget() for _ in range(3)]
+        for budget in budgets:
+            await adm.acquire(1, budget)
+        return budgets
+
+    budgets = asyncio.run(scenario())
+    assert [b.threads for b in budgets] == [4, 2, 1]
+    token = CURRENT.set(budgets[1])
+    try:
+        assert engine.settings(app.state.store)["max_threads"] == 2
+    finally:
+        CURRENT.reset(token)
+    assert "max_threads" not in engine.settings(app.state.store)  # outside a request: no cap
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@
   statements it then runs (`max_execution_time` = what is left), and the statements carry the
   budget's tag (`log_comment`) so they can be killed (`kill_sql`) when the client leaves or the
   deadline passes.
+- Engine threads: the running queries share `threads` engine threads (default: all cores but
+  one, so ingestion keeps a core whatever the query storm). A request is given
+  `threads // queries running` (at least 1) when it is admitted, as its statements'
+  `max_threads` (`Budget.threads`): a lone query may use every one of them, and many share them.
 
 Everything here runs on one event loop (no locks); `release` must be called on that loop.
 """
@@ -31,6 +35,7 @@ class Limits:
     per_site: int = 1
     queue: int = 32
     per_site_queue: int = 8
+    threads: int = 1
 
 
 class Rejected(Exception):
@@ -53,6 +58,7 @@ class Budget:
 
     deadline: float
     tag: str = field(default_factory=lambda: "cpq-" + uuid.uuid4().hex)
+    threads: int | None = None  # engine threads for its statements (`max_threads`), set on admission
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -95,6 +101,7 @@ class Admission:
         ahead = any(w.site_id == site_id for w in self._waiters)
         if not ahead and self._can_run(site_id):
             self._start(site_id)
+            self._give_threads(budget)
             return
         if self.queued_by_site.get(site_id, 0) >= self.limits.per_site_queue:
             self.rejected["site_busy"] += 1
@@ -114,12 +121,17 @@ class Admission:
                 waiter.future.cancel()
             self.rejected["deadline_in_queue"] += 1
             raise DeadlineExceeded("the deadline passed while the query waited for a slot") from None
+        else:
+            self._give_threads(budget)
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
             self.queued_by_site[site_id] -= 1
             if not self.queued_by_site[site_id]:
                 del self.queued_by_site[site_id]
+
+    def _give_threads(self, budget: Budget) -> None:
+        budget.threads = max(1, self.limits.threads // max(1, self.running))
 
     def release(self, site_id: int) -> None:
         self.running -= 1

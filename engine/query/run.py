@@ -45,7 +45,8 @@ def utcnow() -> dt.datetime:
 def settings(store: Store) -> dict[str, Any]:
     """Per-statement settings. Inside an admitted request (engine.query.admission) the time cap
     is what is left of the request's deadline, and the statement carries the request's tag so
-    it can be killed when the client leaves or the deadline passes."""
+    it can be killed when the client leaves or the deadline passes; it uses at most the engine
+    threads admission gave the request."""
     values = {**store.query_settings(), **READ_SETTINGS}
     budget = CURRENT.get()
     if budget is not None:
@@ -54,6 +55,8 @@ def settings(store: Store) -> dict[str, Any]:
             raise QueryLimitError("the request's deadline passed")
         values["max_execution_time"] = min(float(values["max_execution_time"]), round(remaining, 3))
         values["log_comment"] = budget.tag
+        if budget.threads is not None:  # the engine threads admission gave it
+            values["max_threads"] = budget.threads
     return values
 
 
