@@ -196,6 +196,70 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
+def thread_wait(pid: int) -> dict[str, float]:
+    """Seconds each thread spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat,
+    2nd field), summed by thread name: the event loop ("python") waiting here means the box (or
+    the process's own threads) took its core; waiting elsewhere (a lock, the GIL) does not count."""
+    out: dict[str, float] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="ascii", errors="replace") as handle:
+                name = handle.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
+                waited = int(handle.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+        out[name] = out.get(name, 0.0) + waited
+    return out
+
+
+def server_latency(base: str, route: str) -> dict[str, float]:
+    """The server's own request-duration histogram for `route` (cumulative bucket counts by
+    status class, from /metrics): the part of a latency spent inside the server."""
+    try:
+        text = _http_json_text(base + "/metrics")
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("clickport_http_request_duration_seconds_bucket") and f'route="{route}"' in line:
+            status = line.split('status="')[1].split('"')[0]
+            le = line.split('le="')[1].split('"')[0]
+            out[f"{status} le {le}"] = out.get(f"{status} le {le}", 0) + float(line.split()[-1])
+    return out
+
+
+def latency_delta(before: dict[str, float], after: dict[str, float]) -> dict:
+    """Per status class: count, and the p50 / p99 / max as the bucket bounds that hold them."""
+    result: dict[str, dict] = {}
+    for status in sorted({key.split(" le ")[0] for key in after}):
+        buckets = []
+        for key, value in after.items():
+            if key.startswith(status + " le "):
+                bound = key.split(" le ")[1]
+                buckets.append((float("inf") if bound == "+Inf" else float(bound),
+                                value - before.get(key, 0)))
+        buckets.sort()
+        total = buckets[-1][1] if buckets else 0
+        if not total:
+            continue
+
+        result[status] = {"n": int(total), **{name: _bucket_of(buckets, q * total)
+                                              for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))}}
+    return result
+
+
+def _bucket_of(buckets: list[tuple[float, float]], rank: float) -> str:
+    for upper, count in buckets:
+        if count >= rank:
+            return "+Inf" if upper == float("inf") else f"<= {upper * 1000:g} ms"
+    return "+Inf"
+
+
 def thread_cpu_delta(before: dict[str, float], after: dict[str, float], top: int = 12) -> dict[str, float]:
     delta = {name: round(after.get(name, 0.0) - before.get(name, 0.0), 2) for name in after}
     return dict(sorted(((k, v) for k, v in delta.items() if v > 0), key=lambda kv: -kv[1])[:top])
@@ -230,13 +294,18 @@ def seed(data_dir: str, events: str) -> dict:
         return json.load(handle)
 
 
+# Every site of the store: the seeded ones and the event site that earlier runs in the same
+# --work directory fed (else the server would seal that site's past days during the baseline).
 SEAL_SCRIPT = """
 import sys, time
+from engine.registry import Registry
 from engine.rollups import seal_all
-from loadtest.seed import open_bench_store, read_manifest
+from loadtest.seed import open_bench_store
 store = open_bench_store(sys.argv[1])
 started = time.perf_counter()
-sites = [(s["site_id"], s["timezone"]) for s in read_manifest(sys.argv[1])["sites"]]
+registry = Registry(store)
+registry.refresh()
+sites = [(s.site_id, s.timezone) for s in registry.sites()]
 print(f"rollups: sealed {seal_all(store, sites)} site-days in {time.perf_counter() - started:.1f} s")
 store.close()
 """
@@ -255,8 +324,12 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
             # Warm-up, then the no-query baseline.
             await paced_events(port, event_key, "drill-a-events.example", 200, 3)
             threads = [thread_cpu(server.proc.pid)]
+            waits = [thread_wait(server.proc.pid)]
+            inside = [server_latency(server.base, "/api/event"), server_latency(server.base, "/api/query")]
             baseline = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
             threads.append(thread_cpu(server.proc.pid))
+            waits.append(thread_wait(server.proc.pid))
+            inside += [server_latency(server.base, "/api/event"), server_latency(server.base, "/api/query")]
             after_baseline = server_diagnostics(server.base)
             stop = asyncio.Event()
             outcomes: dict[int, list[float]] = {}
@@ -293,11 +366,21 @@ def drill_a(work: str, seed_events: str, duration: float) -> dict:
             await asyncio.sleep(1)  # the storm is on
             loaded = await paced_events(port, event_key, "drill-a-events.example", 200, duration)
             threads.append(thread_cpu(server.proc.pid))
+            waits.append(thread_wait(server.proc.pid))
+            inside += [server_latency(server.base, "/api/event"), server_latency(server.base, "/api/query")]
             stop.set()
             await asyncio.gather(*workers, poller)
             return {"baseline": baseline, "with_queries": loaded, "server_after_baseline": after_baseline,
                     "server_threads_cpu_s": {"baseline": thread_cpu_delta(threads[0], threads[1]),
                                              "with_queries": thread_cpu_delta(threads[1], threads[2])},
+                    "server_threads_runqueue_wait_s": {
+                        "baseline": thread_cpu_delta(waits[0], waits[1]),
+                        "with_queries": thread_cpu_delta(waits[1], waits[2])},
+                    "inside_server": {
+                        "baseline": {"event": latency_delta(inside[0], inside[2]),
+                                     "query": latency_delta(inside[1], inside[3])},
+                        "with_queries": {"event": latency_delta(inside[2], inside[4]),
+                                         "query": latency_delta(inside[3], inside[5])}},
                     "queries": {str(k): summary_ms(v) for k, v in sorted(outcomes.items())},
                     "readyz": {str(s): readyz.count(s) for s in sorted(set(readyz))}}
 
@@ -491,9 +574,14 @@ def drill_d(work: str, duration: float) -> dict:
 
         threads: list[dict[str, float]] = []
 
+        waits: list[dict[str, float]] = []
+        inside: list[dict[str, float]] = []
+
         def cpu() -> tuple[float, float]:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             threads.append(thread_cpu(server.proc.pid))
+            waits.append(thread_wait(server.proc.pid))
+            inside.append(server_latency(server.base, "/api/event"))
             return server.cpu_seconds(), usage.ru_utime + usage.ru_stime
 
         async def run() -> dict:
@@ -524,6 +612,11 @@ def drill_d(work: str, duration: float) -> dict:
             # Where the server's CPU went, by thread name (the event loop is "python").
             usage["baseline"]["server_threads_cpu_s"] = thread_cpu_delta(threads[0], threads[1])
             usage["flood"]["server_threads_cpu_s"] = thread_cpu_delta(threads[1], threads[2])
+            usage["baseline"]["server_threads_runqueue_wait_s"] = thread_cpu_delta(waits[0], waits[1])
+            usage["flood"]["server_threads_runqueue_wait_s"] = thread_cpu_delta(waits[1], waits[2])
+            # The victim's latency inside the server (its own histogram): the rest is the client's.
+            usage["baseline"]["victim_inside_server"] = latency_delta(inside[0], inside[1])
+            usage["flood"]["victim_inside_server"] = latency_delta(inside[1], inside[2])
             return {"baseline": baseline, "with_forged_flood": loaded, "forged": forged, "cpu": usage,
                     "server_after_baseline": diagnostics}
 
