@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from engine.priority import BACKGROUND_SETTINGS, lower_thread_priority
+from engine.query import props_rollup
 from engine.query.compile import Params, compile_components
 from engine.query.metrics import COMPONENTS, METRICS
 from engine.query.parse import Query
@@ -214,6 +215,9 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
         store.command(sql, params, settings=settings)
         if fault:
             fault(f"rows:{key}")
+    seal_prop_rows(store, site_id, site_timezone, start, end, days, version, settings)
+    if fault:
+        fault("props")
     for table, columns in TABLES:
         store.command(_tombstones_sql(table, columns, DAY),
                       {"site": site_id, "b0": days[0], "b1": days[-1], "v": version}, settings=settings)
@@ -222,6 +226,43 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
     never = dt.datetime(1970, 1, 1, tzinfo=UTC)
     _record(store, [(site_id, DAY, d, version, touches.get(d, never)) for d in days])
     return version
+
+
+def seal_prop_rows(store: Store, site_id: int, site_timezone: str, start: dt.datetime, end: dt.datetime,
+                   days: list[dt.date], version: int, settings: dict | None = None) -> None:
+    """The property day rows and crossers of a run of days (engine/query/props_rollup.py) at
+    `version`, then their markers (last: a day counts only once its rows are all written)."""
+    params = props_rollup.seal_params(site_id, site_timezone, start, end, version)
+    for sql in props_rollup.seal_statements():
+        store.command(sql, params, settings=settings)
+    columns, names = props_rollup.marker_columns(site_id, days, version)
+    store.insert_columns(props_rollup.DAYS_TABLE, columns, names)
+
+
+def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: SealState,
+                       max_days: int, settings: dict | None = None) -> int:
+    """Clean days sealed without property day rows (sealed before schema/0013): write them at
+    their seal's version (the data is unchanged since that seal; a touch meanwhile leaves the day
+    dirty as always). Returns the days written."""
+    todo = sorted(d for d, (version, _) in state.days.items() if d in state.touched and state.day_clean(d))
+    if not todo or max_days <= 0:
+        return 0
+    marked = {(_as_date(b), int(v)) for b, v in store.rows(props_rollup.MARKERS_SQL, {
+        "site": site_id, "d0": todo[0], "d1": todo[-1]}, settings=settings)}
+    todo = [d for d in todo if (d, state.days[d][0]) not in marked][:max_days]
+    tz = ZoneInfo(site_timezone)
+    runs: list[list[dt.date]] = []
+    for day in todo:  # contiguous days of one seal version
+        last = runs[-1][-1] if runs else None
+        if last and last + dt.timedelta(days=1) == day and state.days[last][0] == state.days[day][0]:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    for run in runs:
+        end = local_midnight(run[-1] + dt.timedelta(days=1), tz)
+        seal_prop_rows(store, site_id, site_timezone, local_midnight(run[0], tz), end, run,
+                       state.days[run[0]][0], settings)
+    return len(todo)
 
 
 def seal_month(store: Store, site_id: int, month: dt.date, touch: dt.datetime,
@@ -297,6 +338,7 @@ def maintain_site(store: Store, site_id: int, site_timezone: str, quiet_s: float
         if all(state.day_clean(d) for d in members) and not state.month_clean(month, members):
             touches = [state.touched[d] for d in members if d in state.touched]
             seal_month(store, site_id, month, max(touches), settings)
+    backfill_prop_days(store, site_id, site_timezone, state, max_days - len(chosen), settings)
     return len(chosen), len(todo) - len(chosen)
 
 

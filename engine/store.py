@@ -99,6 +99,10 @@ def _open_client(dsn: str, settings: dict[str, Any] | None = None) -> Client:
     return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
 
 
+# Write counters of embedded stores, by DSN (every Store object of one chDB store shares one).
+_SHARED_WRITES: dict[str, list[int]] = {}
+
+
 class Store:
     """A pool of clients with sync and async (thread-offloaded) helpers.
 
@@ -114,9 +118,18 @@ class Store:
         self._closed = False
         # Completed writes (inserts and commands) through this store: a cache of what the store
         # holds is current while this number has not moved — in embedded mode, where this process
-        # is the only writer (engine.query.run's rollup-state cache).
-        self.writes = 0
+        # is the only writer (engine.query.run's rollup-state cache). Counted per embedded store,
+        # not per Store object: the server writes events through a Store of its own.
+        self._writes = _SHARED_WRITES.setdefault(config.dsn, [0]) if config.embedded else [0]
         self._pool.put(self._new_client())
+
+    @property
+    def writes(self) -> int:
+        return self._writes[0]
+
+    @writes.setter
+    def writes(self, value: int) -> None:
+        self._writes[0] = value
 
     def _new_client(self) -> Client:
         client = _open_client(self.config.dsn, CLUSTER_SETTINGS if self.config.cluster else None)
@@ -192,7 +205,7 @@ class Store:
             with self.client() as client:
                 return _wrap(lambda: client.command(sql, parameters=parameters, settings=settings))
         finally:
-            self.writes += 1
+            self._writes[0] += 1
 
     def rows(
         self,
@@ -248,7 +261,7 @@ class Store:
             with self.client() as client:
                 _wrap(lambda: call(client))
         finally:
-            self.writes += 1
+            self._writes[0] += 1
 
     def insert_raw(
         self,

@@ -425,7 +425,7 @@ def compile_planned(query: Query, site_id: int, rng: DateRange, coverage: Any = 
     if query.uses_props:  # rows are events carrying properties: props.py (it builds on this module)
         from engine.query.props import compile_props
 
-        return compile_props(query, site_id, rng)
+        return compile_props(query, site_id, rng, coverage)  # (props_rollup.PropCoverage)
     plan = plan_query(query)
     params = Params()
     params.fixed("site", site_id, "UInt32")

@@ -64,6 +64,7 @@ from engine.query.fields import (
 from engine.query.metrics import metric, page_visits_components, sessions_components
 from engine.query.parse import Filter, Query, check_timezone
 from engine.query.periods import DateRange, resolve_range
+from engine.query.props_rollup import PropCoverage, applies, day_rows_sql
 from engine.store import Store
 
 # Read single-key property rows from the event_props table (else from the events' meta arrays,
@@ -259,14 +260,40 @@ def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
     )
 
 
-def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
+def _mixed_rows_sql(rows: _Rows, cov: PropCoverage) -> str:
+    """The raw rows of a query partly answered by the day rows of props_rollup.py: the events in
+    the raw windows (as in _Rows.sql) and the crossers' events on the pre-aggregated days."""
+    from engine.query.props_rollup import crossers_conditions, windows_condition
+
+    key = next(iter(rows.key_params.values()))
+    parts = []
+    window = windows_condition(cov, rows.params)
+    if window:
+        parts.append(rows._select("event_props", lambda k: "value", [f"key = {key}", window]))
+        if all(none_matches(f) for f in rows.query.filters):
+            parts.append(rows._select("events", lambda k: NONE, [
+                "type != 'engagement'", f"NOT has(`meta.key`, {key})", window], skip_props=True))
+    parts.append(rows._select("session_events", rows._meta_value, crossers_conditions(cov, rows.params)))
+    rows.few = True  # the sessions of these rows are the few not in the day rows
+    return " UNION ALL ".join(parts)
+
+
+def compile_props(query: Query, site_id: int, rng: DateRange,
+                  coverage: PropCoverage | None = None) -> Compiled:
+    """`coverage`: the days answered by the pre-aggregated day rows (props_rollup.py), for a
+    query props_rollup.applies() to; None: everything from event rows."""
     params = Params()
     rows = _Rows(query, site_id, rng, params)
-    rows_sql = "" if _keysets_applies(query) else rows.sql()
     dims, metrics = query.dimensions, query.metrics
     entry_exit_filters = [f for f in query.filters if f.dimension in ENTRY_EXIT]
     by_session = (any(m in SESSION_METRICS for m in metrics) or bool(entry_exit_filters)
                   or any(d in ENTRY_EXIT for d in dims))
+    if coverage is not None and not (by_session and applies(query)):
+        coverage = None
+    if coverage is not None:
+        rows_sql = _mixed_rows_sql(rows, coverage)
+    else:
+        rows_sql = "" if _keysets_applies(query) else rows.sql()
     event_dims = [f"d{i}" for i, d in enumerate(dims) if d not in ENTRY_EXIT]
     # Two levels: components per row (each metric's own components, metrics.py, for the session
     # and page-visit metrics), then each metric's final value over them.
@@ -321,6 +348,12 @@ def compile_props(query: Query, site_id: int, rng: DateRange) -> Compiled:
             inner += f" WHERE {_and(where)}"
         if dims:
             inner += f" GROUP BY {', '.join(f'd{i}' for i in range(len(dims)))}"
+        if coverage is not None:  # plus the day rows (one dimension: the key; no entry/exit)
+            key = next(iter(rows.key_params.values()))
+            none_passes = all(none_matches(f) for f in query.filters)
+            same = ", ".join(f"toInt64({c}) AS {c}" for c in needed)  # one type on both sides
+            inner = (f"SELECT d0, {same} FROM ({inner}) UNION ALL SELECT d0, {same} FROM "
+                     f"({day_rows_sql(query, coverage, key, params, none_passes, needed)})")
     dim_cols = [f"d{i}" for i in range(len(dims))]
     outer = dim_cols + [f"{metric(m).final_sql()} AS m_{m}" for m in metrics]
     inner = f"SELECT {', '.join(outer)} FROM ({inner})" + (

@@ -110,6 +110,32 @@ def coverage(store: Store, site: Site | int, query: Query, rng: DateRange,
     return plan_coverage(query, rng, dim, site.timezone, state, days)
 
 
+def prop_coverage(store: Store, site: Site | int, query: Query, rng: DateRange) -> Any:
+    """For a property breakdown with session metrics: the days the pre-aggregated property day
+    rows answer (props_rollup.py), from the same seal state as the rollup's; else None."""
+    from engine.query import props_rollup
+
+    if not isinstance(site, Site) or props_rollup.applies(query) is None:
+        return None
+    days = full_days(rng, site.tz)
+    if not days:
+        return None
+    from engine.rollups import _as_date, read_state
+
+    state = _cached(store, (site.site_id, site.timezone, days[0], days[-1]), lambda: read_state(
+        store, site.site_id, site.timezone, days[0], days[-1], settings(store)))
+
+    def markers() -> dict:
+        found: dict = {}
+        for bucket, version in store.rows(props_rollup.MARKERS_SQL, {
+                "site": site.site_id, "d0": days[0], "d1": days[-1]}, settings=settings(store)):
+            found.setdefault(_as_date(bucket), set()).add(int(version))
+        return found
+
+    marks = _cached(store, (site.site_id, "prop-markers", days[0], days[-1]), markers)
+    return props_rollup.plan(rng, site.timezone, state, marks)
+
+
 def _cached(store: Store, key: tuple, load):
     """Embedded mode: this process is the store's only writer, so what is read of a site's seal
     state stays current until the store's next write (a dashboard's burst of panel queries shares
@@ -146,6 +172,8 @@ def _all_time(store: Store, site: Site | int, query: Query,
 
 def _compile(store: Store, site: Site | int, query: Query, rng: DateRange,
              state: SealState | None = None) -> Compiled:
+    if query.uses_props:
+        return compile_planned(query, _site_id(site), rng, prop_coverage(store, site, query, rng))
     return compile_planned(query, _site_id(site), rng, coverage(store, site, query, rng, state))
 
 

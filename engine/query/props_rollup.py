@@ -1,0 +1,227 @@
+"""Property breakdowns with session metrics from per-site-day pre-aggregates (schema/0013).
+
+SPEC §8: a session belongs to the row of value v of ``prop:<key>`` when it has an event in the
+range carrying v (``"(none)"``: an event without the key); its session metrics are those of the
+whole session. Distinct sessions by event time do not add up across days, except for the
+sessions whose events all lie on the day they started — **contained** sessions, nearly all of
+them. So a sealed site-day d stores (``prop_rollup_days``), per key and value, the components
+(metrics.py) of the contained sessions that started on d and carry the value, and
+(``prop_rollup_crossers``) the ids of the other sessions with an event on d or starting on d.
+
+For a breakdown by one key (the only dimension, filters on that key only) over a range, the
+clean sealed site-days lying wholly inside it (``C``, the same freshness as every rollup:
+engine/query/rollup.py SealState) give
+
+    rows(range) = day rows of C  +  raw rows of every other session,
+
+exactly: a contained session of a day in C lies wholly in the range, so it belongs to v iff it
+carries v (its day row); every other session with an event in the range has it in the raw windows
+(the range outside C) or is a crosser of the day of that event. So the raw part reads the events in
+the windows (props.py's rows) plus the crossers' events on the days of C (``session_events``), and
+joins only those few sessions. Components of the two parts add up; visitors are summed per day as
+for every rollup (ids rotate per site-day).
+
+Freshness: a day's rows depend on its sessions' events, their engagement updates (both touch the
+hour the session started) and on the events of the day (touch their own hour) — exactly what
+rollup_touched records, so a clean day's rows are current. A day counts only when its marker row
+(key '', value '') carries the version of its seal in rollup_state: days sealed before this table
+existed are read from raw data until the maintenance job writes their rows (engine/rollups.py
+``backfill_prop_days``).
+
+The "(none)" row of key K on a day whose contained sessions never carry K is every contained
+session of the day (key '', value '(none)').
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from engine.query.compile import DT64, Params, _and, _ts, literal, predicate
+from engine.query.fields import NONE_LABEL, is_prop, prop_key
+from engine.query.metrics import page_visits_components, sessions_components
+from engine.query.parse import Query
+
+# Switch for benchmarks and the differential tests (props.py's raw rows answer everything).
+ENABLED = True
+DAYS_TABLE, CROSSERS_TABLE = "prop_rollup_days", "prop_rollup_crossers"
+ALL_KEY, MARKER = "", ""
+NONE = literal(NONE_LABEL)
+# The metrics the day rows hold, and their component columns (metrics.py names).
+SESSION_METRICS = ("views_per_visit", "bounce_rate", "avg_duration", "clickers")
+METRICS = frozenset({"events", "pageviews", "visitors", "sessions", "avg_scroll", *SESSION_METRICS})
+COMPONENTS = ("c_visitors", "c_sessions", "c_events", "c_pageviews",
+              *(c for m in SESSION_METRICS for c in sessions_components(m, None)),
+              *page_visits_components("avg_scroll"))
+
+
+def applies(query: Query) -> str | None:
+    """The key of a query the day rows answer: one `prop:<key>` dimension and nothing else
+    grouped, filters on that key only, metrics the rows hold. (Without a dimension, values
+    matching a filter would overlap: a session can carry several.)"""
+    if not ENABLED or len(query.dimensions) != 1 or not is_prop(query.dimensions[0]):
+        return None
+    if not all(f.dimension == query.dimensions[0] for f in query.filters):
+        return None
+    if not set(query.metrics) <= METRICS:
+        return None
+    return prop_key(query.dimensions[0])
+
+
+@dataclass(frozen=True)
+class PropCoverage:
+    site_timezone: str
+    days: tuple[dt.date, ...]                                   # the days of C
+    versions: tuple[int, ...]                                   # their sealed versions
+    windows: tuple[tuple[dt.datetime, dt.datetime], ...]        # UTC [start, end) read raw
+
+
+MARKERS_SQL = (f"SELECT bucket, version FROM {DAYS_TABLE} WHERE site_id = {{site:UInt32}} "
+               "AND key = '' AND value = '' AND bucket >= {d0:Date} AND bucket <= {d1:Date}")
+
+
+def plan(rng, site_timezone: str, state, markers: dict[dt.date, set[int]]) -> PropCoverage | None:
+    """C = the site-local days wholly in the range that are clean and whose rows were written by
+    their current seal (or that have no data at all); None when there is none."""
+    from zoneinfo import ZoneInfo
+
+    from engine.query.rollup import _plan, full_days
+
+    tz = ZoneInfo(site_timezone)
+    usable = []
+    for day in full_days(rng, tz):
+        if day not in state.touched:
+            usable.append(day)  # no event and no session start that day (clean, nothing to read)
+        elif state.day_clean(day) and state.days[day][0] in markers.get(day, ()):
+            usable.append(day)
+    parts = _plan(rng, site_timezone, state, usable, False) if usable else None
+    if parts is None:
+        return None
+    days, _, windows = parts
+    never = 0
+    versions = tuple(state.days.get(d, (never, None))[0] for d in days)
+    return PropCoverage(site_timezone, tuple(days), versions, tuple(windows))
+
+
+# --- the query's parts -------------------------------------------------------------------------
+
+def _days_where(cov: PropCoverage, params: Params) -> str:
+    """The rows of C's days at their sealed versions (primary key range, then the exact pairs)."""
+    d0 = params.fixed("pr_d0", cov.days[0], "Date")
+    d1 = params.fixed("pr_d1", cov.days[-1], "Date")
+    pairs = params.fixed("pr_pairs", [(d, v) for d, v in zip(cov.days, cov.versions, strict=True)],
+                         "Array(Tuple(Date, UInt64))")
+    return (f"site_id = {{site:UInt32}} AND bucket >= {d0} AND bucket <= {d1} "
+            f"AND has({pairs}, (bucket, version))")
+
+
+def day_rows_sql(query: Query, cov: PropCoverage, key_param: str, params: Params,
+                 none_passes: bool, needed: dict[str, str]) -> str:
+    """SELECT d0 and the `needed` component columns (summed) from the day rows of C."""
+    where = _days_where(cov, params)
+    filters = [predicate("value", f, params) for f in query.filters]
+    comps = ", ".join(f"sum({c}) AS {c}" for c in needed)
+    own = _and([where, f"key = {key_param}", *filters])
+    parts = [f"SELECT value AS d0, {comps} FROM {DAYS_TABLE} WHERE {own} GROUP BY d0"]
+    if none_passes:  # days whose contained sessions never carry the key: all of them are "(none)"
+        parts.append(
+            f"SELECT {NONE} AS d0, {comps} FROM {DAYS_TABLE} WHERE {where} AND key = '' AND value = {NONE} "
+            f"AND bucket NOT IN (SELECT bucket FROM {DAYS_TABLE} WHERE {where} AND key = {key_param})")
+    return " UNION ALL ".join(f"({p})" for p in parts)
+
+
+def windows_condition(cov: PropCoverage, params: Params) -> str | None:
+    """`timestamp` inside one of the raw windows (None: there is none)."""
+    if not cov.windows:
+        return None
+    terms = []
+    for i, (a, b) in enumerate(cov.windows):
+        terms.append(f"(timestamp >= {params.fixed(f'pr_w{i}a', _ts(a), DT64)} "
+                     f"AND timestamp < {params.fixed(f'pr_w{i}b', _ts(b), DT64)})")
+    return " OR ".join(terms)
+
+
+def crossers_conditions(cov: PropCoverage, params: Params) -> list[str]:
+    """For session_events rows: the events on C's days of C's crossers."""
+    tz = params.fixed("pr_tz", cov.site_timezone, "String")
+    days = params.fixed("pr_days", list(cov.days), "Array(Date)")
+    return [f"(session_start, session_id) IN (SELECT session_start, session_id FROM {CROSSERS_TABLE} "
+            f"WHERE {_days_where(cov, params)})",
+            f"has({days}, toDate(timestamp, {tz}))"]
+
+
+# --- sealing (engine/rollups.py runs these for a run of site-local days [start, end)) ----------
+
+def _pairs_sql() -> str:
+    """Per session_events row: (key, value) for each key it carries (its first value), (K, "(none)")
+    for each key K of the run it lacks, and ('', "(none)") (every event)."""
+    own = ("arrayFilter((p, i) -> p.1 != '' AND indexOf(`meta.key`, p.1) = i, "
+           "arrayMap((k, v) -> (toString(k), v), `meta.key`, `meta.value`), arrayEnumerate(`meta.key`))")
+    lacking = f"arrayMap(k -> (k, {NONE}), arrayFilter(k -> NOT has(`meta.key`, k), run_keys))"
+    return f"arrayConcat({own}, {lacking}, [('', {NONE})])"
+
+
+_RUN = ("site_id = {site:UInt32} AND session_start >= {start:DateTime64(3, 'UTC')} "
+        "AND session_start < {end:DateTime64(3, 'UTC')}")
+_CONTAINED = ("toDate(min(timestamp), {tz:String}) = toDate(any(session_start), {tz:String}) "
+              "AND toDate(max(timestamp), {tz:String}) = toDate(any(session_start), {tz:String})")
+
+
+def seal_statements() -> list[str]:
+    """INSERT … SELECT statements writing a run's day rows and crossers at {version:UInt64};
+    parameters site, tz, start, end, version."""
+    comps = {**{c: e for m in SESSION_METRICS for c, e in sessions_components(m, None).items()},
+             **{c: f"sum(p.{c})" for c in page_visits_components("avg_scroll")}}
+    scroll = page_visits_components("avg_scroll")
+    rows = f"""
+INSERT INTO {DAYS_TABLE} (site_id, key, bucket, value, version, {', '.join(COMPONENTS)})
+WITH (SELECT arrayMap(k -> toString(k), arrayDistinct(arrayFlatten(groupArray(keys))))
+      FROM prop_keysets_hourly WHERE site_id = {{site:UInt32}}
+        AND hour >= toStartOfHour({{start:DateTime64(3, 'UTC')}}) AND hour < {{end:DateTime64(3, 'UTC')}})
+     AS run_keys
+SELECT {{site:UInt32}}, l.k, l.day, l.v, {{version:UInt64}}, uniq(l.u), count(), sum(l.ev), sum(l.pv),
+       {', '.join(comps.values())}
+FROM (
+    SELECT session_id AS sid, pair.1 AS k, pair.2 AS v, count() AS ev, countIf(type = 'pageview') AS pv,
+           any(user_id) AS u, any(toDate(session_start, {{tz:String}})) AS day
+    FROM session_events ARRAY JOIN {_pairs_sql()} AS pair
+    WHERE {_RUN} AND session_id IN (
+        SELECT session_id FROM session_events WHERE {_RUN} GROUP BY session_id HAVING {_CONTAINED})
+    GROUP BY sid, k, v
+) AS l
+INNER JOIN (
+    SELECT session_id AS s_id, pageviews AS s_pageviews, clicks AS s_clicks, max_scroll AS s_max_scroll,
+           engaged_ms AS s_engaged_ms, last_activity AS s_last_activity, session_start AS s_start
+    FROM sessions FINAL WHERE {_RUN}
+) AS s ON l.sid = s.s_id
+LEFT JOIN (
+    SELECT pv.pv_sid AS pv_sid, {', '.join(f'{e} AS {c}' for c, e in scroll.items())} FROM (
+        SELECT session_id AS pv_sid, max_scroll AS pv_scroll, has_scroll AS pv_hs
+        FROM page_visits FINAL WHERE {_RUN}) AS pv GROUP BY pv_sid
+) AS p ON l.sid = p.pv_sid
+GROUP BY l.day, l.k, l.v
+SETTINGS join_use_nulls = 0"""
+    crossers = f"""
+INSERT INTO {CROSSERS_TABLE} (site_id, bucket, version, session_start, session_id)
+SELECT DISTINCT {{site:UInt32}}, b, {{version:UInt64}}, st, sid FROM (
+    SELECT toDate(timestamp, {{tz:String}}) AS b, session_start AS st, session_id AS sid FROM events
+    WHERE site_id = {{site:UInt32}} AND timestamp >= {{start:DateTime64(3, 'UTC')}}
+      AND timestamp < {{end:DateTime64(3, 'UTC')}} AND type != 'engagement'
+      AND toDate(session_start, {{tz:String}}) != toDate(timestamp, {{tz:String}})
+    UNION ALL
+    SELECT toDate(any(session_start), {{tz:String}}) AS b, any(session_start) AS st, session_id AS sid
+    FROM session_events WHERE {_RUN} GROUP BY session_id HAVING NOT ({_CONTAINED})
+)"""
+    return [rows, crossers]
+
+
+def seal_params(site_id: int, site_timezone: str, start: dt.datetime, end: dt.datetime,
+                version: int) -> dict:
+    return {"site": site_id, "tz": site_timezone, "start": _ts(start), "end": _ts(end), "version": version}
+
+
+def marker_columns(site_id: int, days: list[dt.date], version: int) -> tuple[list[list], list[str]]:
+    """The marker rows (one per day of the run) for Store.insert_columns."""
+    n = len(days)
+    return ([[site_id] * n, [ALL_KEY] * n, list(days), [MARKER] * n, [version] * n],
+            ["site_id", "key", "bucket", "value", "version"])
