@@ -108,6 +108,9 @@ def add_subcommands(sub) -> None:
     _data_dir(p)
     p.add_argument("--repeat", type=int, default=20, help="timed runs per query (after one warm-up)")
     p.add_argument("--site", default="largest", help="site id, domain or 'largest'")
+    p.add_argument("--only", default="", help="comma-separated query names to run")
+    p.add_argument("--variants", default="all", choices=("all", "prop-rollup", "none"),
+                   help="reference variants: all, only @no_prop_rollup, or none")
     _results(p)
     p.set_defaults(func=cmd_bench_reports)
 

@@ -37,15 +37,24 @@ PARTITION BY toYear(bucket)
 ORDER BY (site_id, key, bucket, value)
 ;
 -- The sessions of a sealed day d that are not contained in one day: those with an event on d that
--- started on another day, and those that started on d with an event on another day. A query reads
--- their events on the pre-aggregated days from session_events (they are not in the day rows).
+-- started on another day (started = 0), and those that started on d with an event on another day
+-- (started = 1). A query reads their events on the pre-aggregated days from session_events (they
+-- are not in the day rows). For started = 1 the merged session's columns the metrics read are
+-- kept too (final while d is clean: every change to the session touches the hour it started).
 CREATE TABLE IF NOT EXISTS prop_rollup_crossers
 (
-    site_id        UInt32,
-    bucket         Date,
-    version        UInt64,
-    session_start  DateTime64(3, 'UTC'),
-    session_id     UInt64
+    site_id          UInt32,
+    bucket           Date,
+    version          UInt64,
+    session_start    DateTime64(3, 'UTC'),
+    session_id       UInt64,
+    started          UInt8,
+    user_id          UInt64,
+    pageviews        UInt64,
+    clicks           UInt64,
+    engaged_ms       UInt64,
+    max_scroll       UInt8,
+    last_activity    DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYear(bucket)

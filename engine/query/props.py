@@ -64,7 +64,7 @@ from engine.query.fields import (
 from engine.query.metrics import metric, page_visits_components, sessions_components
 from engine.query.parse import Filter, Query, check_timezone
 from engine.query.periods import DateRange, resolve_range
-from engine.query.props_rollup import PropCoverage, applies, day_rows_sql
+from engine.query.props_rollup import PropCoverage, applies, day_rows_sql, sessions_sql
 from engine.store import Store
 
 # Read single-key property rows from the event_props table (else from the events' meta arrays,
@@ -314,7 +314,8 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
             f"countIf(typ = 'pageview') AS pv, any(uid) AS u "
             f"FROM ({rows_sql}) GROUP BY {', '.join(group1)}"
         )
-        sessions = _sessions_subquery(rows, rows_sql, rows.few)
+        sessions = (_sessions_subquery(rows, rows_sql, rows.few) if coverage is None
+                    else sessions_sql(coverage, params))
         needed = {}
         for m in metrics:
             if m == "events":

@@ -49,7 +49,9 @@ ALL_KEY, MARKER = "", ""
 NONE = literal(NONE_LABEL)
 # The metrics the day rows hold, and their component columns (metrics.py names).
 SESSION_METRICS = ("views_per_visit", "bounce_rate", "avg_duration", "clickers")
-METRICS = frozenset({"events", "pageviews", "visitors", "sessions", "avg_scroll", *SESSION_METRICS})
+# (avg_scroll is kept in the day rows but not answered from them yet: the raw part would need the
+# crossers' page visits as well.)
+METRICS = frozenset({"events", "pageviews", "visitors", "sessions", *SESSION_METRICS})
 COMPONENTS = ("c_visitors", "c_sessions", "c_events", "c_pageviews",
               *(c for m in SESSION_METRICS for c in sessions_components(m, None)),
               *page_visits_components("avg_scroll"))
@@ -94,7 +96,9 @@ def plan(rng, site_timezone: str, state, markers: dict[dt.date, set[int]]) -> Pr
             usable.append(day)  # no event and no session start that day (clean, nothing to read)
         elif state.day_clean(day) and state.days[day][0] in markers.get(day, ()):
             usable.append(day)
-    parts = _plan(rng, site_timezone, state, usable, False) if usable else None
+    if not any(day in state.touched for day in usable):
+        return None  # no pre-aggregated day holds data: event rows alone are as fast
+    parts = _plan(rng, site_timezone, state, usable, False)
     if parts is None:
         return None
     days, _, windows = parts
@@ -117,17 +121,17 @@ def _days_where(cov: PropCoverage, params: Params) -> str:
 
 def day_rows_sql(query: Query, cov: PropCoverage, key_param: str, params: Params,
                  none_passes: bool, needed: dict[str, str]) -> str:
-    """SELECT d0 and the `needed` component columns (summed) from the day rows of C."""
-    where = _days_where(cov, params)
-    filters = [predicate("value", f, params) for f in query.filters]
+    """SELECT d0 and the `needed` component columns (summed) from the day rows of C: the key's
+    rows, and on a day without any (its contained sessions never carry the key) the day's row of
+    all contained sessions as "(none)" — one read of both, the choice per day by a window."""
     comps = ", ".join(f"sum({c}) AS {c}" for c in needed)
-    own = _and([where, f"key = {key_param}", *filters])
-    parts = [f"SELECT value AS d0, {comps} FROM {DAYS_TABLE} WHERE {own} GROUP BY d0"]
-    if none_passes:  # days whose contained sessions never carry the key: all of them are "(none)"
-        parts.append(
-            f"SELECT {NONE} AS d0, {comps} FROM {DAYS_TABLE} WHERE {where} AND key = '' AND value = {NONE} "
-            f"AND bucket NOT IN (SELECT bucket FROM {DAYS_TABLE} WHERE {where} AND key = {key_param})")
-    return " UNION ALL ".join(f"({p})" for p in parts)
+    filters = [predicate("value", f, params) for f in query.filters]
+    fallback = f"(key = '' AND value = {NONE})" if none_passes else "0"
+    keep = _and([f"key = {key_param}", *filters]) + (" OR (key = '' AND has_key = 0)" if none_passes else "")
+    return (f"SELECT if(key = '', {NONE}, value) AS d0, {comps} FROM ("
+            f"SELECT key, value, {', '.join(needed)}, max(key != '') OVER (PARTITION BY bucket) AS has_key "
+            f"FROM {DAYS_TABLE} WHERE {_days_where(cov, params)} AND (key = {key_param} OR {fallback})) "
+            f"WHERE {keep} GROUP BY d0")
 
 
 def windows_condition(cov: PropCoverage, params: Params) -> str | None:
@@ -201,18 +205,52 @@ LEFT JOIN (
 ) AS p ON l.sid = p.pv_sid
 GROUP BY l.day, l.k, l.v
 SETTINGS join_use_nulls = 0"""
-    crossers = f"""
-INSERT INTO {CROSSERS_TABLE} (site_id, bucket, version, session_start, session_id)
-SELECT DISTINCT {{site:UInt32}}, b, {{version:UInt64}}, st, sid FROM (
-    SELECT toDate(timestamp, {{tz:String}}) AS b, session_start AS st, session_id AS sid FROM events
-    WHERE site_id = {{site:UInt32}} AND timestamp >= {{start:DateTime64(3, 'UTC')}}
-      AND timestamp < {{end:DateTime64(3, 'UTC')}} AND type != 'engagement'
-      AND toDate(session_start, {{tz:String}}) != toDate(timestamp, {{tz:String}})
-    UNION ALL
-    SELECT toDate(any(session_start), {{tz:String}}) AS b, any(session_start) AS st, session_id AS sid
-    FROM session_events WHERE {_RUN} GROUP BY session_id HAVING NOT ({_CONTAINED})
-)"""
-    return [rows, crossers]
+    crossers_in = f"""
+INSERT INTO {CROSSERS_TABLE} (site_id, bucket, version, session_start, session_id, started)
+SELECT DISTINCT {{site:UInt32}}, toDate(timestamp, {{tz:String}}), {{version:UInt64}}, session_start,
+       session_id, 0
+FROM events
+WHERE site_id = {{site:UInt32}} AND timestamp >= {{start:DateTime64(3, 'UTC')}}
+  AND timestamp < {{end:DateTime64(3, 'UTC')}} AND type != 'engagement'
+  AND toDate(session_start, {{tz:String}}) != toDate(timestamp, {{tz:String}})"""
+    crossers_out = f"""
+INSERT INTO {CROSSERS_TABLE} ({', '.join(CROSSER_COLUMNS)})
+SELECT {{site:UInt32}}, toDate(session_start, {{tz:String}}), {{version:UInt64}}, session_start,
+       session_id, 1, user_id, pageviews, clicks, engaged_ms, max_scroll, last_activity
+FROM sessions FINAL
+WHERE {_RUN}
+  AND session_id IN (SELECT session_id FROM session_events WHERE {_RUN} GROUP BY session_id
+                       HAVING NOT ({_CONTAINED}))"""
+    return [rows, crossers_in, crossers_out]
+
+
+CROSSER_COLUMNS = ("site_id", "bucket", "version", "session_start", "session_id", "started", "user_id",
+                   "pageviews", "clicks", "engaged_ms", "max_scroll", "last_activity")
+
+
+def sessions_sql(cov: PropCoverage, params: Params) -> str:
+    """The merged sessions the raw rows can belong to (columns as props._sessions_subquery,
+    without entry and exit; joined to the rows by id): those that started on a day of C are its
+    crossers, kept by the seal; every other one started in a raw window or before the range
+    (a crosser into its first day, or a session with events in a raw window) — only those spans of
+    the sessions table are merged, with no lookup of the rows' keys."""
+    columns = ("session_id AS s_id, toUInt64(pageviews) AS s_pageviews, toUInt64(clicks) AS s_clicks, "
+               "toUInt8(max_scroll) AS s_max_scroll, toUInt64(engaged_ms) AS s_engaged_ms, "
+               "toDateTime64(last_activity, 3, 'UTC') AS s_last_activity, "
+               "session_start AS s_start")
+    windows = [f"(timestamp >= {{pr_w{i}a:{DT64}}} AND timestamp < {{pr_w{i}b:{DT64}}})"
+               for i in range(len(cov.windows))]
+    first = [f"(SELECT minOrNull(session_start) FROM {CROSSERS_TABLE} WHERE {_days_where(cov, params)} "
+             "AND started = 0)"]
+    if windows:
+        first.append(f"(SELECT minOrNull(session_start) FROM events WHERE site_id = {{site:UInt32}} "
+                     f"AND ({' OR '.join(windows)}))")
+    earliest = f"least({', '.join(f'ifNull({m}, {{start:{DT64}}})' for m in first)}, {{start:{DT64}}})"
+    spans = [f"(session_start >= {earliest} AND session_start < {{start:{DT64}}})"]
+    spans += [w.replace("timestamp", "session_start") for w in windows]
+    return (f"SELECT {columns} FROM {CROSSERS_TABLE} WHERE {_days_where(cov, params)} AND started = 1 "
+            f"UNION ALL SELECT {columns} FROM sessions FINAL WHERE site_id = {{site:UInt32}} "
+            f"AND ({' OR '.join(spans)})")
 
 
 def seal_params(site_id: int, site_timezone: str, start: dt.datetime, end: dt.datetime,
