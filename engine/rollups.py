@@ -241,7 +241,7 @@ def seal_prop_rows(store: Store, site_id: int, site_timezone: str, start: dt.dat
 
 def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: SealState,
                        max_days: int, settings: dict | None = None) -> int:
-    """Clean days sealed without property day rows (sealed before schema/0013): write them at
+    """Clean days sealed without property day rows (sealed before schema/0015): write them at
     their seal's version (the data is unchanged since that seal; a touch meanwhile leaves the day
     dirty as always). Returns the days written."""
     todo = sorted(d for d, (version, _) in state.days.items() if d in state.touched and state.day_clean(d))

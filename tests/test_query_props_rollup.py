@@ -182,7 +182,7 @@ def test_crossing_backfill_late_events_and_a_session_continued_past_midnight(app
     # D2 alone: x's D2 event is free; x's session (with both values) counts under free only
     assert d2["free"]["sessions"] == 1 and "pro" not in d2
     assert d2["(none)"]["sessions"] == 1 and d2["(none)"]["bounce_rate"] == 100
-    # 1. no property rows (as for days sealed before schema/0013): event rows answer, then the
+    # 1. no property rows (as for days sealed before schema/0015): event rows answer, then the
     #    maintenance pass writes them at the days' existing seal versions
     store.command("TRUNCATE TABLE prop_rollup_days")
     store.command("TRUNCATE TABLE prop_rollup_crossers")

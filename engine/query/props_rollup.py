@@ -1,4 +1,4 @@
-"""Property breakdowns with session metrics from per-site-day pre-aggregates (schema/0013).
+"""Property breakdowns with session metrics from per-site-day pre-aggregates (schema/0015).
 
 SPEC §8: a session belongs to the row of value v of ``prop:<key>`` when it has an event in the
 range carrying v (``"(none)"``: an event without the key); its session metrics are those of the

@@ -1,4 +1,4 @@
-"""Write the property day rows (schema/0013) for the clean sealed days of one site, at their
+"""Write the property day rows (schema/0015) for the clean sealed days of one site, at their
 existing seal versions (engine.rollups.backfill_prop_days), and print what was written.
 
     flock /work/bench/d100.lock .venv/bin/python loadtest/results/run2/reports-issue13-d100/seal_props.py \
