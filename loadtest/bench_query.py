@@ -351,9 +351,10 @@ def _window_pred(col: str, n_windows: int) -> str:
 
 def build_hand_rollup_sql(spec: Spec, coverage) -> str:
     """Hand SQL for a query the rollup covers: rollup rows + raw components for the windows."""
-    from engine.query.metrics import COMPONENTS, METRICS
+    from engine.query.metrics import METRICS, components_of
     from engine.query.rollup import PAGE_DIRS, key_dimensions, rollup_table
 
+    names = components_of(spec.metrics)  # only the columns the metrics need
     value_dims = [d for d in spec.dims if d not in ("hour", "date", "week", "month")]
     time_dim = next((d for d in spec.dims if d in ("date", "week", "month")), None)
     dim = value_dims[0] if value_dims else ""  # what the rows are grouped by
@@ -366,7 +367,7 @@ def build_hand_rollup_sql(spec: Spec, coverage) -> str:
 
     def comps(computed: dict[str, str]) -> str:
         return ", ".join(f"toUInt64({computed[c]}) AS {c}" if c in computed else f"toUInt64(0) AS {c}"
-                         for c in COMPONENTS)
+                         for c in names)
 
     def key(expr_value: str, time_col: str) -> str:
         parts = []
@@ -391,7 +392,7 @@ def build_hand_rollup_sql(spec: Spec, coverage) -> str:
         else:
             preds.append(f"{column[d]} = {{f{i}:String}}")
     filt = "".join(f" AND {p}" for p in preds)
-    rollup_sql = (f"SELECT {rollup_key} AS k, {', '.join(COMPONENTS)} FROM {table} FINAL "
+    rollup_sql = (f"SELECT {rollup_key} AS k, {', '.join(names)} FROM {table} FINAL "
                   "WHERE site_id = {site:UInt32} AND dim = {rdim:String} AND ((grain = 1 AND "
                   "has({rdays:Array(Date)}, bucket)) OR (grain = 2 AND has({rmonths:Array(Date)}, bucket)))"
                   + filt)

@@ -23,13 +23,13 @@ from typing import Any
 
 from engine.query.fields import EMPTY_LABELS, NEGATIVE_OPERATORS, TIME_DIMENSIONS
 from engine.query.metrics import (
-    COMPONENTS,
     ENTRY_EXIT,
     EVENTS,
     METRICS,
     PAGE_VISITS,
     SESSION_COLUMNS_NEEDED,
     SESSIONS,
+    components_of,
     events_components,
     page_visits_components,
     sessions_components,
@@ -263,14 +263,16 @@ def _dims_select(exprs: list[str]) -> tuple[str, str]:
     return select, group
 
 
-def _components_select(computed: dict[str, str]) -> list[str]:
+def _components_select(computed: dict[str, str], names: tuple[str, ...]) -> list[str]:
     return [f"toUInt64({computed[c]}) AS {c}" if c in computed else f"toUInt64(0) AS {c}"
-            for c in COMPONENTS]
+            for c in names]
 
 
-def _aggregate(dim_exprs: list[str], computed: dict[str, str], from_where: str) -> str:
+def _aggregate(ctx: _Ctx, dim_exprs: list[str], computed: dict[str, str], from_where: str) -> str:
+    """SELECT d0..dn and the query's component columns (components_of its metrics)."""
     dims_sql, group = _dims_select(dim_exprs)
-    select = ", ".join(([dims_sql] if dims_sql else []) + _components_select(computed))
+    names = components_of(ctx.query.metrics)
+    select = ", ".join(([dims_sql] if dims_sql else []) + _components_select(computed, names))
     sql = f"SELECT {select} FROM {from_where}"
     if group:
         sql += f" GROUP BY {group}"
@@ -296,7 +298,7 @@ def events_rollup_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
     dim_exprs = [time_key("r.t", d, ctx.tz) for d in ctx.query.dimensions]
     exprs = {"visitors": {"c_visitors": "uniqMerge(r.v)"}, "pageviews": {"c_pageviews": "sum(r.pv)"}}
     computed = {k: v for m in metrics for k, v in exprs[m].items()}
-    return _aggregate(dim_exprs, computed, f"({parts}) AS r")
+    return _aggregate(ctx, dim_exprs, computed, f"({parts}) AS r")
 
 
 def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
@@ -330,7 +332,7 @@ def events_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
         else:
             dim_exprs.append(labelled(f"e.{d}", d))
     computed = {k: v for m in metrics for k, v in events_components(m, page_scope).items()}
-    return _aggregate(dim_exprs, computed, f"{source} WHERE {_and(where)}")
+    return _aggregate(ctx, dim_exprs, computed, f"{source} WHERE {_and(where)}")
 
 
 def sessions_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
@@ -351,7 +353,7 @@ def sessions_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
     from_where = f"({sub}) AS s"
     if where:
         from_where += f" WHERE {_and(where)}"
-    return _aggregate(dim_exprs, computed, from_where)
+    return _aggregate(ctx, dim_exprs, computed, from_where)
 
 
 def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
@@ -378,7 +380,7 @@ def page_visits_source(ctx: _Ctx, metrics: tuple[str, ...]) -> str:
         else:
             dim_exprs.append(_session_dim(d, ctx))
     computed = {k: v for m in metrics for k, v in page_visits_components(m).items()}
-    return _aggregate(dim_exprs, computed, source)
+    return _aggregate(ctx, dim_exprs, computed, source)
 
 
 _SOURCES = {EVENTS: events_source, SESSIONS: sessions_source, PAGE_VISITS: page_visits_source}

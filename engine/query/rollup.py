@@ -242,9 +242,9 @@ def _plan(rng: DateRange, site_timezone: str, state: SealState, days: list[dt.da
 
 
 def rollup_part(query: Query, coverage: Coverage, params) -> str:
-    """SELECT d0..dn and every component column from the rollup rows of the covered buckets."""
+    """SELECT d0..dn and the query's component columns from the rollup rows of the covered buckets."""
     from engine.query.compile import predicate
-    from engine.query.metrics import COMPONENTS
+    from engine.query.metrics import components_of
 
     table, columns = rollup_table(coverage.dim)
     column = dict(zip(key_dimensions(coverage.dim), columns, strict=False))  # totals: no dimension
@@ -258,7 +258,7 @@ def rollup_part(query: Query, coverage: Coverage, params) -> str:
             dims.append("toYYYYMM(bucket)")
         else:
             dims.append(column[d])
-    select = [f"{e} AS d{i}" for i, e in enumerate(dims)] + list(COMPONENTS)
+    select = [f"{e} AS d{i}" for i, e in enumerate(dims)] + list(components_of(query.metrics))
     where = [
         "site_id = {site:UInt32}",
         f"dim = {params.fixed('rollup_dim', coverage.dim, 'String')}",

@@ -1,18 +1,35 @@
-import sys, time, os, datetime as dt, statistics
+"""Run the statements of a .sql file (separated by lines holding only ';') on the 101M bench store:
+'!' runs a command once; anything else runs 5 times and prints median / max ms and the first rows.
+$W stands for the pair rows of 29 sealed days of site 1 under dim 'source|page'."""
+
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+
 sys.path.insert(0, os.getcwd())
-from loadtest.seed import open_bench_store
-from engine.query.run import settings
-store=open_bench_store('/work/bench/d100')
-days=[dt.date(2026,10,31)+dt.timedelta(days=i) for i in range(29)]
-P={'site':1,'rollup_dim':'source|page','r_day0':days[0],'r_day1':days[-1],'r_days':days,'p10':'Google'}
-W="site_id = {site:UInt32} AND dim = {rollup_dim:String} AND grain = 1 AND bucket >= {r_day0:Date} AND bucket <= {r_day1:Date}"
-for line in open(sys.argv[1]).read().split('\n;\n'):
-    s=line.strip().replace('$W',W)
-    if not s: continue
-    if s.startswith('!'):
-        store.command(s[1:],P); print('cmd',s[:80]); continue
-    ts=[]
-    for i in range(5):
-        t0=time.perf_counter(); r=store.rows(s,P,settings=settings(store)); ts.append((time.perf_counter()-t0)*1000)
-    print(round(statistics.median(ts)), round(max(ts)), str(r[:2])[:100], '<-', s[:150])
-print('load', os.getloadavg())
+from engine.query.run import settings  # noqa: E402
+from loadtest.seed import open_bench_store  # noqa: E402
+
+store = open_bench_store("/work/bench/d100")
+days = [dt.date(2026, 10, 31) + dt.timedelta(days=i) for i in range(29)]
+P = {"site": 1, "rollup_dim": "source|page", "r_day0": days[0], "r_day1": days[-1], "r_days": days,
+     "p10": "Google"}
+W = ("site_id = {site:UInt32} AND dim = {rollup_dim:String} AND grain = 1 "
+     "AND bucket >= {r_day0:Date} AND bucket <= {r_day1:Date}")
+for line in open(sys.argv[1]).read().split("\n;\n"):
+    sql = line.strip().replace("$W", W)
+    if not sql:
+        continue
+    if sql.startswith("!"):
+        store.command(sql[1:], P)
+        print("cmd", sql[:80])
+        continue
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        rows = store.rows(sql, P, settings=settings(store))
+        times.append((time.perf_counter() - t0) * 1000)
+    print(round(statistics.median(times)), round(max(times)), str(rows[:2])[:100], "<-", sql[:150])
+print("load", os.getloadavg())
