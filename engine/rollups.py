@@ -215,7 +215,7 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
         store.command(sql, params, settings=settings)
         if fault:
             fault(f"rows:{key}")
-    seal_prop_rows(store, site_id, site_timezone, start, end, days, version, settings)
+    seal_prop_rows(store, site_id, site_timezone, start, end, days, version, version, settings)
     if fault:
         fault("props")
     for table, columns in TABLES:
@@ -229,25 +229,27 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
 
 
 def seal_prop_rows(store: Store, site_id: int, site_timezone: str, start: dt.datetime, end: dt.datetime,
-                   days: list[dt.date], version: int, settings: dict | None = None) -> None:
+                   days: list[dt.date], version: int, seal_version: int,
+                   settings: dict | None = None) -> None:
     """The property day rows and crossers of a run of days (engine/query/props_rollup.py) at
-    `version`, then their markers (last: a day counts only once its rows are all written)."""
+    `version`, then their markers for the days' seal `seal_version` (last: a day counts only once
+    its rows are all written)."""
     params = props_rollup.seal_params(site_id, site_timezone, start, end, version)
     for sql in props_rollup.seal_statements():
         store.command(sql, params, settings=settings)
-    columns, names = props_rollup.marker_columns(site_id, days, version)
+    columns, names = props_rollup.marker_columns(site_id, days, version, seal_version)
     store.insert_columns(props_rollup.DAYS_TABLE, columns, names)
 
 
 def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: SealState,
                        max_days: int, settings: dict | None = None) -> int:
-    """Clean days sealed without property day rows (sealed before schema/0015): write them at
-    their seal's version (the data is unchanged since that seal; a touch meanwhile leaves the day
-    dirty as always). Returns the days written."""
+    """Clean days sealed without property day rows (sealed before schema/0015): write them for
+    their seal, under a fresh version (the data is unchanged since that seal; a touch meanwhile
+    leaves the day dirty as always). Returns the days written."""
     todo = sorted(d for d, (version, _) in state.days.items() if d in state.touched and state.day_clean(d))
     if not todo or max_days <= 0:
         return 0
-    marked = {(_as_date(b), int(v)) for b, v in store.rows(props_rollup.MARKERS_SQL, {
+    marked = {(_as_date(b), int(v)) for b, v, _ in store.rows(props_rollup.MARKERS_SQL, {
         "site": site_id, "d0": todo[0], "d1": todo[-1]}, settings=settings)}
     todo = [d for d in todo if (d, state.days[d][0]) not in marked][:max_days]
     tz = ZoneInfo(site_timezone)
@@ -261,7 +263,7 @@ def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: Se
     for run in runs:
         end = local_midnight(run[-1] + dt.timedelta(days=1), tz)
         seal_prop_rows(store, site_id, site_timezone, local_midnight(run[0], tz), end, run,
-                       state.days[run[0]][0], settings)
+                       new_version(), state.days[run[0]][0], settings)
     return len(todo)
 
 

@@ -260,22 +260,27 @@ def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
     )
 
 
-def _mixed_rows_sql(rows: _Rows, cov: PropCoverage) -> str:
-    """The raw rows of a query partly answered by the day rows of props_rollup.py: the events in
-    the raw windows (as in _Rows.sql) and the crossers' events on the pre-aggregated days."""
-    from engine.query.props_rollup import crossers_conditions, windows_condition
+def _mixed_per_session_sql(rows: _Rows, cov: PropCoverage) -> str:
+    """Per (value, session), for a query partly answered by the day rows of props_rollup.py, the
+    sessions those rows leave out: the events in the raw windows (as in _Rows.sql) and the
+    crossers' events on the pre-aggregated days (kept per session by the seal). Columns d0, sid,
+    sst, ev, pv, u as in compile_props."""
+    from engine.query.props_rollup import crosser_pairs_sql, windows_condition
 
     key = next(iter(rows.key_params.values()))
+    none_passes = all(none_matches(f) for f in rows.query.filters)
     parts = []
     window = windows_condition(cov, rows.params)
     if window:
         parts.append(rows._select("event_props", lambda k: "value", [f"key = {key}", window]))
-        if all(none_matches(f) for f in rows.query.filters):
+        if none_passes:
             parts.append(rows._select("events", lambda k: NONE, [
                 "type != 'engagement'", f"NOT has(`meta.key`, {key})", window], skip_props=True))
-    parts.append(rows._select("session_events", rows._meta_value, crossers_conditions(cov, rows.params)))
-    rows.few = True  # the sessions of these rows are the few not in the day rows
-    return " UNION ALL ".join(parts)
+    union = [f"SELECT d0, sid, sst, toUInt64(1) AS ev, toUInt64(typ = 'pageview') AS pv, uid AS u "
+             f"FROM ({' UNION ALL '.join(parts)})"] if parts else []
+    union.append(crosser_pairs_sql(rows.query, cov, key, rows.params, none_passes))
+    return (f"SELECT d0, sid, any(sst) AS sst, sum(ev) AS ev, sum(pv) AS pv, any(u) AS u "
+            f"FROM ({' UNION ALL '.join(f'({p})' for p in union)}) GROUP BY d0, sid")
 
 
 def compile_props(query: Query, site_id: int, rng: DateRange,
@@ -291,7 +296,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
     if coverage is not None and not (by_session and applies(query)):
         coverage = None
     if coverage is not None:
-        rows_sql = _mixed_rows_sql(rows, coverage)
+        rows_sql = _mixed_per_session_sql(rows, coverage)
     else:
         rows_sql = "" if _keysets_applies(query) else rows.sql()
     event_dims = [f"d{i}" for i, d in enumerate(dims) if d not in ENTRY_EXIT]
@@ -313,7 +318,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
             f"SELECT {', '.join(group1)}, any(sst) AS sst, count() AS ev, "
             f"countIf(typ = 'pageview') AS pv, any(uid) AS u "
             f"FROM ({rows_sql}) GROUP BY {', '.join(group1)}"
-        )
+        ) if coverage is None else rows_sql  # (already per session)
         sessions = (_sessions_subquery(rows, rows_sql, rows.few) if coverage is None
                     else sessions_sql(coverage, params))
         needed = {}

@@ -1,15 +1,15 @@
 """Property breakdowns with session metrics from per-site-day pre-aggregates (schema/0015).
 
-SPEC §8: a session belongs to the row of value v of ``prop:<key>`` when it has an event in the
-range carrying v (``"(none)"``: an event without the key); its session metrics are those of the
-whole session. Distinct sessions by event time do not add up across days, except for the
-sessions whose events all lie on the day they started — **contained** sessions, nearly all of
-them. So a sealed site-day d stores (``prop_rollup_days``), per key and value, the components
-(metrics.py) of the contained sessions that started on d and carry the value, and
-(``prop_rollup_crossers``) the ids of the other sessions with an event on d or starting on d.
+SPEC §8: a session belongs to the row of value v of ``prop:<key>`` when it has an event in the range
+carrying v (``"(none)"``: an event without the key); its session metrics are those of the whole
+session. Distinct sessions by event time do not add up across days, except for the sessions whose
+events all lie on the day they started — **contained** sessions, nearly all of them. So a sealed
+site-day d stores (``prop_rollup_days``), per key and value, the components (metrics.py) of the
+contained sessions that started on d and carry the value, and (``prop_rollup_crossers``) the ids of
+the other sessions with an event on d or starting on d.
 
-For a breakdown by one key (the only dimension, filters on that key only) over a range, the
-clean sealed site-days lying wholly inside it (``C``, the same freshness as every rollup:
+For a breakdown by one key (the only dimension, filters on that key only) over a range, the clean
+sealed site-days lying wholly inside it (``C``, the same freshness as every rollup:
 engine/query/rollup.py SealState) give
 
     rows(range) = day rows of C  +  raw rows of every other session,
@@ -17,19 +17,20 @@ engine/query/rollup.py SealState) give
 exactly: a contained session of a day in C lies wholly in the range, so it belongs to v iff it
 carries v (its day row); every other session with an event in the range has it in the raw windows
 (the range outside C) or is a crosser of the day of that event. So the raw part reads the events in
-the windows (props.py's rows) plus the crossers' events on the days of C (``session_events``), and
-joins only those few sessions. Components of the two parts add up; visitors are summed per day as
-for every rollup (ids rotate per site-day).
+the windows (props.py's rows) plus the crossers' events on the days of C (kept per session, key and
+value by the seal: ``prop_rollup_crosser_pairs``), and joins only those few sessions. Components of
+the two parts add up; visitors are summed per day as for every rollup (ids rotate per site-day).
 
 Freshness: a day's rows depend on its sessions' events, their engagement updates (both touch the
 hour the session started) and on the events of the day (touch their own hour) — exactly what
-rollup_touched records, so a clean day's rows are current. A day counts only when its marker row
-(key '', value '') carries the version of its seal in rollup_state: days sealed before this table
-existed are read from raw data until the maintenance job writes their rows (engine/rollups.py
-``backfill_prop_days``).
+rollup_touched records, so a clean day's rows are current. A day counts only when a marker row
+(key '', value '') names its current seal (rollup_state) as ``seal_version``; the rows are read at
+the marker's ``version``. A seal writes them under its own version; days sealed before these tables
+existed get theirs from the maintenance job under a fresh version each time (engine/rollups.py
+``backfill_prop_days``), so an interrupted write is never read and never doubles a row.
 
-The "(none)" row of key K on a day whose contained sessions never carry K is every contained
-session of the day (key '', value '(none)').
+The "(none)" row of key K on a day whose contained sessions never carry K is every contained session
+of the day (key '', value '(none)').
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from engine.query.parse import Query
 # Switch for benchmarks and the differential tests (props.py's raw rows answer everything).
 ENABLED = True
 DAYS_TABLE, CROSSERS_TABLE = "prop_rollup_days", "prop_rollup_crossers"
+PAIRS_TABLE = "prop_rollup_crosser_pairs"
 ALL_KEY, MARKER = "", ""
 NONE = literal(NONE_LABEL)
 # The metrics the day rows hold, and their component columns (metrics.py names).
@@ -78,13 +80,15 @@ class PropCoverage:
     windows: tuple[tuple[dt.datetime, dt.datetime], ...]        # UTC [start, end) read raw
 
 
-MARKERS_SQL = (f"SELECT bucket, version FROM {DAYS_TABLE} WHERE site_id = {{site:UInt32}} "
-               "AND key = '' AND value = '' AND bucket >= {d0:Date} AND bucket <= {d1:Date}")
+MARKERS_SQL = (f"SELECT bucket, seal_version, max(version) FROM {DAYS_TABLE} WHERE site_id = {{site:UInt32}} "
+               "AND key = '' AND value = '' AND bucket >= {d0:Date} AND bucket <= {d1:Date} "
+               "GROUP BY bucket, seal_version")
 
 
-def plan(rng, site_timezone: str, state, markers: dict[dt.date, set[int]]) -> PropCoverage | None:
-    """C = the site-local days wholly in the range that are clean and whose rows were written by
-    their current seal (or that have no data at all); None when there is none."""
+def plan(rng, site_timezone: str, state, markers: dict[dt.date, dict[int, int]]) -> PropCoverage | None:
+    """C = the site-local days wholly in the range that are clean and whose rows were written for
+    their current seal (or that have no data at all); None when there is none. `markers`: day →
+    {seal version: version of the rows written for it} (MARKERS_SQL)."""
     from zoneinfo import ZoneInfo
 
     from engine.query.rollup import _plan, full_days
@@ -94,7 +98,7 @@ def plan(rng, site_timezone: str, state, markers: dict[dt.date, set[int]]) -> Pr
     for day in full_days(rng, tz):
         if day not in state.touched:
             usable.append(day)  # no event and no session start that day (clean, nothing to read)
-        elif state.day_clean(day) and state.days[day][0] in markers.get(day, ()):
+        elif state.day_clean(day) and state.days[day][0] in markers.get(day, {}):
             usable.append(day)
     if not any(day in state.touched for day in usable):
         return None  # no pre-aggregated day holds data: event rows alone are as fast
@@ -102,8 +106,7 @@ def plan(rng, site_timezone: str, state, markers: dict[dt.date, set[int]]) -> Pr
     if parts is None:
         return None
     days, _, windows = parts
-    never = 0
-    versions = tuple(state.days.get(d, (never, None))[0] for d in days)
+    versions = tuple(markers.get(d, {}).get(state.days[d][0], 0) if d in state.days else 0 for d in days)
     return PropCoverage(site_timezone, tuple(days), versions, tuple(windows))
 
 
@@ -145,26 +148,37 @@ def windows_condition(cov: PropCoverage, params: Params) -> str | None:
     return " OR ".join(terms)
 
 
-def crossers_conditions(cov: PropCoverage, params: Params) -> list[str]:
-    """For session_events rows: the events on C's days of C's crossers."""
-    tz = params.fixed("pr_tz", cov.site_timezone, "String")
-    days = params.fixed("pr_days", list(cov.days), "Array(Date)")
-    return [f"(session_start, session_id) IN (SELECT session_start, session_id FROM {CROSSERS_TABLE} "
-            f"WHERE {_days_where(cov, params)})",
-            f"has({days}, toDate(timestamp, {tz}))"]
+def crosser_pairs_sql(query: Query, cov: PropCoverage, key_param: str, params: Params,
+                      none_passes: bool) -> str:
+    """Per (value, session) of the crossers' events on C's days (kept by the seal, with the same
+    per-day "(none)" fallback as day_rows_sql): d0, sid, sst, ev, pv, u — the shape of the raw
+    rows grouped per session (props.py)."""
+    filters = [predicate("value", f, params) for f in query.filters]
+    fallback = f"(key = '' AND value = {NONE})" if none_passes else "0"
+    keep = _and([f"key = {key_param}", *filters]) + (" OR (key = '' AND has_key = 0)" if none_passes else "")
+    return (f"SELECT if(key = '', {NONE}, value) AS d0, session_id AS sid, session_start AS sst, "
+            "events AS ev, pageviews AS pv, user_id AS u FROM ("
+            "SELECT key, value, session_id, session_start, events, pageviews, user_id, "
+            "max(key != '') OVER (PARTITION BY bucket) AS has_key "
+            f"FROM {PAIRS_TABLE} WHERE {_days_where(cov, params)} AND (key = {key_param} OR {fallback})) "
+            f"WHERE {keep}")
 
 
 # --- sealing (engine/rollups.py runs these for a run of site-local days [start, end)) ----------
 
 def _pairs_sql() -> str:
-    """Per session_events row: (key, value) for each key it carries (its first value), (K, "(none)")
-    for each key K of the run it lacks, and ('', "(none)") (every event)."""
+    """Per event row (session_events or events): (key, value) for each key it carries (its first
+    value), (K, "(none)") for each key K of the run it lacks, and ('', "(none)") (every event)."""
     own = ("arrayFilter((p, i) -> p.1 != '' AND indexOf(`meta.key`, p.1) = i, "
            "arrayMap((k, v) -> (toString(k), v), `meta.key`, `meta.value`), arrayEnumerate(`meta.key`))")
     lacking = f"arrayMap(k -> (k, {NONE}), arrayFilter(k -> NOT has(`meta.key`, k), run_keys))"
     return f"arrayConcat({own}, {lacking}, [('', {NONE})])"
 
 
+# The keys the run's events carry (each lacking one of them is a "(none)" of it).
+_RUN_KEYS = ("(SELECT arrayMap(k -> toString(k), arrayDistinct(arrayFlatten(groupArray(keys)))) "
+             "FROM prop_keysets_hourly WHERE site_id = {site:UInt32} "
+             "AND hour >= toStartOfHour({start:DateTime64(3, 'UTC')}) AND hour < {end:DateTime64(3, 'UTC')})")
 _RUN = ("site_id = {site:UInt32} AND session_start >= {start:DateTime64(3, 'UTC')} "
         "AND session_start < {end:DateTime64(3, 'UTC')}")
 _CONTAINED = ("toDate(min(timestamp), {tz:String}) = toDate(any(session_start), {tz:String}) "
@@ -179,10 +193,7 @@ def seal_statements() -> list[str]:
     scroll = page_visits_components("avg_scroll")
     rows = f"""
 INSERT INTO {DAYS_TABLE} (site_id, key, bucket, value, version, {', '.join(COMPONENTS)})
-WITH (SELECT arrayMap(k -> toString(k), arrayDistinct(arrayFlatten(groupArray(keys))))
-      FROM prop_keysets_hourly WHERE site_id = {{site:UInt32}}
-        AND hour >= toStartOfHour({{start:DateTime64(3, 'UTC')}}) AND hour < {{end:DateTime64(3, 'UTC')}})
-     AS run_keys
+WITH {_RUN_KEYS} AS run_keys
 SELECT {{site:UInt32}}, l.k, l.day, l.v, {{version:UInt64}}, uniq(l.u), count(), sum(l.ev), sum(l.pv),
        {', '.join(comps.values())}
 FROM (
@@ -221,7 +232,19 @@ FROM sessions FINAL
 WHERE {_RUN}
   AND session_id IN (SELECT session_id FROM session_events WHERE {_RUN} GROUP BY session_id
                        HAVING NOT ({_CONTAINED}))"""
-    return [rows, crossers_in, crossers_out]
+    pairs = f"""
+INSERT INTO {PAIRS_TABLE} (site_id, bucket, version, session_id, session_start, key, value, events,
+                           pageviews, user_id)
+WITH {_RUN_KEYS} AS run_keys
+SELECT {{site:UInt32}}, toDate(timestamp, {{tz:String}}) AS b, {{version:UInt64}}, session_id,
+       any(session_start), pair.1 AS k, pair.2 AS v, count(), countIf(type = 'pageview'), any(user_id)
+FROM events ARRAY JOIN {_pairs_sql()} AS pair
+WHERE site_id = {{site:UInt32}} AND timestamp >= {{start:DateTime64(3, 'UTC')}}
+  AND timestamp < {{end:DateTime64(3, 'UTC')}} AND type != 'engagement'
+  AND (toDate(session_start, {{tz:String}}) != toDate(timestamp, {{tz:String}}) OR session_id IN (
+       SELECT session_id FROM session_events WHERE {_RUN} GROUP BY session_id HAVING NOT ({_CONTAINED})))
+GROUP BY b, session_id, k, v"""
+    return [rows, crossers_in, crossers_out, pairs]
 
 
 CROSSER_COLUMNS = ("site_id", "bucket", "version", "session_start", "session_id", "started", "user_id",
@@ -258,8 +281,10 @@ def seal_params(site_id: int, site_timezone: str, start: dt.datetime, end: dt.da
     return {"site": site_id, "tz": site_timezone, "start": _ts(start), "end": _ts(end), "version": version}
 
 
-def marker_columns(site_id: int, days: list[dt.date], version: int) -> tuple[list[list], list[str]]:
-    """The marker rows (one per day of the run) for Store.insert_columns."""
+def marker_columns(site_id: int, days: list[dt.date], version: int,
+                   seal_version: int) -> tuple[list[list], list[str]]:
+    """The marker rows (one per day of the run) for Store.insert_columns: the rows of `version`
+    are complete, for the seal `seal_version` of the day (rollup_state)."""
     n = len(days)
-    return ([[site_id] * n, [ALL_KEY] * n, list(days), [MARKER] * n, [version] * n],
-            ["site_id", "key", "bucket", "value", "version"])
+    return ([[site_id] * n, [ALL_KEY] * n, list(days), [MARKER] * n, [version] * n, [seal_version] * n],
+            ["site_id", "key", "bucket", "value", "version", "seal_version"])

@@ -127,9 +127,9 @@ def prop_coverage(store: Store, site: Site | int, query: Query, rng: DateRange) 
 
     def markers() -> dict:
         found: dict = {}
-        for bucket, version in store.rows(props_rollup.MARKERS_SQL, {
+        for bucket, seal_version, version in store.rows(props_rollup.MARKERS_SQL, {
                 "site": site.site_id, "d0": days[0], "d1": days[-1]}, settings=settings(store)):
-            found.setdefault(_as_date(bucket), set()).add(int(version))
+            found.setdefault(_as_date(bucket), {})[int(seal_version)] = int(version)
         return found
 
     marks = _cached(store, (site.site_id, "prop-markers", days[0], days[-1]), markers)
