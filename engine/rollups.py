@@ -238,7 +238,7 @@ def seal_prop_rows(store: Store, site_id: int, site_timezone: str, start: dt.dat
     for sql in props_rollup.seal_statements():
         store.command(sql, params, settings=settings)
     columns, names = props_rollup.marker_columns(site_id, days, version, seal_version)
-    store.insert_columns(props_rollup.DAYS_TABLE, columns, names)
+    store.insert_columns(props_rollup.MARKERS_TABLE, columns, names)
 
 
 def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: SealState,

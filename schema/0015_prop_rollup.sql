@@ -7,9 +7,9 @@
 -- that started on d, have every event (engagement updates aside) on d ("contained" sessions) and
 -- have an event carrying the value ("(none)": an event without the key). key '' value '(none)':
 -- every contained session of d (the "(none)" row of a key not seen in d's contained sessions);
--- key '' value '': the marker row, written for every sealed day (its version says which seal of
--- the day wrote these rows). Rows are read at their day's sealed version (no FINAL); a seal
--- rewrites a day under a new version, older rows are dropped by merges.
+-- (key '' value '' was a marker row per sealed day; since schema/0016 markers are in
+-- prop_rollup_markers.) Rows are read at the version their day's marker names (no FINAL); a
+-- seal rewrites a day under a new version, older rows are dropped by merges.
 CREATE TABLE IF NOT EXISTS prop_rollup_days
 (
     site_id               UInt32,

@@ -20,11 +20,18 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYear(bucket)
 ORDER BY (site_id, key, bucket, value, session_id)
 ;
--- The seal a marker row of prop_rollup_days was written for (its version is that of the rows it
--- completes: a seal's own, or a fresh one when rows are added to an earlier seal).
-ALTER TABLE prop_rollup_days ADD COLUMN IF NOT EXISTS seal_version UInt64
-;
--- Days marked by a seal before this table existed have no pair rows: dropping the day rows (and
--- their markers) sends those days to event rows until the maintenance pass writes them again at
--- their seal's version (engine/rollups.py backfill_prop_days).
-TRUNCATE TABLE IF EXISTS prop_rollup_days
+-- Which days' property rows are complete, for which seal of the day (rollup_state's version) and
+-- under which version of the rows: a seal writes them under its own version, rows added to an
+-- earlier seal (engine/rollups.py backfill_prop_days) under a fresh one. The marker rows that
+-- schema/0015 kept in prop_rollup_days (key '', value '') are not read any more: days marked there
+-- have no crosser pair rows, and are read from event rows until the maintenance pass adds them.
+CREATE TABLE IF NOT EXISTS prop_rollup_markers
+(
+    site_id       UInt32,
+    bucket        Date,
+    seal_version  UInt64,
+    version       UInt64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (site_id, bucket, seal_version, version)

@@ -24,7 +24,7 @@ the two parts add up; visitors are summed per day as for every rollup (ids rotat
 Freshness: a day's rows depend on its sessions' events, their engagement updates (both touch the
 hour the session started) and on the events of the day (touch their own hour) — exactly what
 rollup_touched records, so a clean day's rows are current. A day counts only when a marker row
-(key '', value '') names its current seal (rollup_state) as ``seal_version``; the rows are read at
+(``prop_rollup_markers``) names its current seal (rollup_state) as ``seal_version``; the rows are read at
 the marker's ``version``. A seal writes them under its own version; days sealed before these tables
 existed get theirs from the maintenance job under a fresh version each time (engine/rollups.py
 ``backfill_prop_days``), so an interrupted write is never read and never doubles a row.
@@ -46,8 +46,7 @@ from engine.query.parse import Query
 # Switch for benchmarks and the differential tests (props.py's raw rows answer everything).
 ENABLED = True
 DAYS_TABLE, CROSSERS_TABLE = "prop_rollup_days", "prop_rollup_crossers"
-PAIRS_TABLE = "prop_rollup_crosser_pairs"
-ALL_KEY, MARKER = "", ""
+PAIRS_TABLE, MARKERS_TABLE = "prop_rollup_crosser_pairs", "prop_rollup_markers"
 NONE = literal(NONE_LABEL)
 # The metrics the day rows hold, and their component columns (metrics.py names).
 SESSION_METRICS = ("views_per_visit", "bounce_rate", "avg_duration", "clickers")
@@ -80,8 +79,8 @@ class PropCoverage:
     windows: tuple[tuple[dt.datetime, dt.datetime], ...]        # UTC [start, end) read raw
 
 
-MARKERS_SQL = (f"SELECT bucket, seal_version, max(version) FROM {DAYS_TABLE} WHERE site_id = {{site:UInt32}} "
-               "AND key = '' AND value = '' AND bucket >= {d0:Date} AND bucket <= {d1:Date} "
+MARKERS_SQL = (f"SELECT bucket, seal_version, max(version) FROM {MARKERS_TABLE} "
+               "WHERE site_id = {site:UInt32} AND bucket >= {d0:Date} AND bucket <= {d1:Date} "
                "GROUP BY bucket, seal_version")
 
 
@@ -283,8 +282,8 @@ def seal_params(site_id: int, site_timezone: str, start: dt.datetime, end: dt.da
 
 def marker_columns(site_id: int, days: list[dt.date], version: int,
                    seal_version: int) -> tuple[list[list], list[str]]:
-    """The marker rows (one per day of the run) for Store.insert_columns: the rows of `version`
-    are complete, for the seal `seal_version` of the day (rollup_state)."""
+    """The marker rows (one per day of the run) for Store.insert_columns into MARKERS_TABLE: the
+    rows of `version` are complete, for the seal `seal_version` of the day (rollup_state)."""
     n = len(days)
-    return ([[site_id] * n, [ALL_KEY] * n, list(days), [MARKER] * n, [version] * n, [seal_version] * n],
-            ["site_id", "key", "bucket", "value", "version", "seal_version"])
+    return ([[site_id] * n, list(days), [seal_version] * n, [version] * n],
+            ["site_id", "bucket", "seal_version", "version"])
