@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from importlib import resources
 
 from engine.cluster import ClusterSchema, ClusterTarget, is_data_statement, on_cluster
@@ -65,15 +66,28 @@ def _apply_node(store: Store, transform, label: str = "", data_statements: bool 
         mapped = [out for statement in statements(sql) for out in transform(statement)]
         if version in done:
             continue
-        for statement in mapped:
+        for i, statement in enumerate(mapped, start=1):
             # Data statements (INSERT, TRUNCATE, OPTIMIZE) on Replicated tables run on one replica
             # per shard: replication copies the result.
             if data_statements or not is_data_statement(statement):
-                store.command(statement)
+                _run_logged(store, statement, f"{name}{label} ({i}/{len(mapped)})")
         store.command(_RECORD, parameters={"v": version, "n": name})
         log.info("applied migration %s%s", name, label)
         applied.append(name + label)
     return applied
+
+
+def _run_logged(store: Store, statement: str, where: str) -> None:
+    """Run one statement; a data statement (a backfill or copy, minutes on a large store) is
+    announced before it starts and timed, so an upgrade's log shows what it is doing."""
+    if not is_data_statement(statement):
+        store.command(statement)
+        return
+    head = " ".join(line.strip() for line in statement.splitlines() if not line.strip().startswith("--"))
+    log.info("migration %s: %s …", where, head[:80])
+    started = time.monotonic()
+    store.command(statement)
+    log.info("migration %s: done in %.1f s", where, time.monotonic() - started)
 
 
 def apply_cluster_migrations(store: Store) -> list[str]:

@@ -27,13 +27,19 @@ def _database_url(base: str) -> str:
     return base.rsplit("/", 1)[0] + f"/clickport_{uuid.uuid4().hex[:8]}"
 
 
-def test_store_round_trip_and_utc_times(clickhouse_url):
+def test_store_round_trip_and_utc_times(clickhouse_url, caplog):
     from engine.migrations import apply_migrations
     from engine.store import Store, StoreConfig
 
     store = Store(StoreConfig(dsn=_database_url(clickhouse_url)))
     try:
-        assert apply_migrations(store)
+        with caplog.at_level("INFO", logger="clickport.migrations"):
+            assert apply_migrations(store)
+        # a data statement (a backfill or copy: minutes on a large store) is announced and timed
+        log = [r.getMessage() for r in caplog.records]
+        copy = "migration 0013_rollup_pairs_by_value.sql (2/3): INSERT INTO rollup_pairs_v2 SELECT"
+        assert any(m.startswith(copy) for m in log), log
+        assert "migration 0013_rollup_pairs_by_value.sql (2/3): done in" in " ".join(log)
         assert apply_migrations(store) == []  # idempotent
         [(moment,)] = store.rows("SELECT toDateTime64('2026-03-01 12:00:00', 3, 'UTC')")
         assert moment == dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)

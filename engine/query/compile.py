@@ -254,8 +254,9 @@ def _session_dim(d: str, ctx: _Ctx, alias: str = "s") -> str:
 
 # --- the three sources over raw data ----------------------------------------------------------
 #
-# Each returns SELECT d0..dn, <every component column> ... GROUP BY d0..dn; components a source
-# does not compute are 0, so the parts UNION ALL.
+# Each returns SELECT d0..dn, <the query's component columns> ... GROUP BY d0..dn (components_of
+# its metrics, in one fixed order); components a source does not compute are 0, so the parts
+# UNION ALL.
 
 def _dims_select(exprs: list[str]) -> tuple[str, str]:
     select = ", ".join(f"{e} AS d{i}" for i, e in enumerate(exprs))
@@ -412,8 +413,8 @@ def order_terms(query: Query) -> list[str]:
 def compile_components(query: Query, site_id: int, rng: DateRange, params: Params,
                        windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
                        tz: str | None = None, page_dirs: bool = False) -> list[str]:
-    """The raw-data parts of a query: one SELECT per source, each with d0..dn and every
-    component column, over the base windows (default: the whole range). `tz` overrides the
+    """The raw-data parts of a query: one SELECT per source, each with d0..dn and the component
+    columns of the query's metrics, over the base windows (default: the whole range). `tz` overrides the
     request time zone for time keys (the rollup maintenance buckets by the site's zone);
     `page_dirs` makes the ``page`` dimension the directories a page lies in (ctx.page_column)."""
     plan = plan_query(query)
