@@ -6,29 +6,8 @@
 -- layout/). The rows, versions and seals are unchanged: they are copied, not recomputed.
 -- Statements are separated by lines holding only ";". Every statement is idempotent: an
 -- interrupted copy is re-run in full and the duplicate rows (same key, same version) collapse.
-CREATE TABLE IF NOT EXISTS rollup_pairs_v2
-(
-    site_id               UInt32,
-    dim                   LowCardinality(String),
-    grain                 UInt8,
-    bucket                Date,
-    value                 String CODEC(ZSTD(1)),
-    value2                String CODEC(ZSTD(1)),
-    version               UInt64,
-    c_visitors            UInt64 CODEC(T64, ZSTD(1)),
-    c_sessions            UInt64 CODEC(T64, ZSTD(1)),
-    c_pageviews           UInt64 CODEC(T64, ZSTD(1)),
-    c_views_per_visit_n   UInt64 CODEC(T64, ZSTD(1)),
-    c_views_per_visit_d   UInt64 CODEC(T64, ZSTD(1)),
-    c_bounce_rate_n       UInt64 CODEC(T64, ZSTD(1)),
-    c_bounce_rate_d       UInt64 CODEC(T64, ZSTD(1)),
-    c_avg_duration_n      UInt64 CODEC(T64, ZSTD(1)),
-    c_avg_duration_d      UInt64 CODEC(T64, ZSTD(1)),
-    c_avg_scroll_n        UInt64 CODEC(T64, ZSTD(1)),
-    c_avg_scroll_d        UInt64 CODEC(T64, ZSTD(1)),
-    c_clickers            UInt64 CODEC(T64, ZSTD(1)),
-    c_clickers_d          UInt64 CODEC(T64, ZSTD(1))
-)
+-- The same columns (and codecs) as rollup_pairs (0005); only the sort order differs.
+CREATE TABLE IF NOT EXISTS rollup_pairs_v2 AS rollup_pairs
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYear(bucket)
 ORDER BY (site_id, dim, grain, value, bucket, value2)
