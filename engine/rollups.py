@@ -215,7 +215,7 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
         store.command(sql, params, settings=settings)
         if fault:
             fault(f"rows:{key}")
-    seal_prop_rows(store, site_id, site_timezone, start, end, days, version, version, settings)
+    seal_prop_rows(store, site_id, site_timezone, days, version, version, settings)
     if fault:
         fault("props")
     for table, columns in TABLES:
@@ -228,15 +228,23 @@ def seal_days(store: Store, site_id: int, site_timezone: str, days: list[dt.date
     return version
 
 
-def seal_prop_rows(store: Store, site_id: int, site_timezone: str, start: dt.datetime, end: dt.datetime,
-                   days: list[dt.date], version: int, seal_version: int,
-                   settings: dict | None = None) -> None:
-    """The property day rows and crossers of a run of days (engine/query/props_rollup.py) at
-    `version`, then their markers for the days' seal `seal_version` (last: a day counts only once
-    its rows are all written)."""
-    params = props_rollup.seal_params(site_id, site_timezone, start, end, version)
-    for sql in props_rollup.seal_statements():
-        store.command(sql, params, settings=settings)
+# Days per statement of the property seal: its per-session grouping over a run's events is held in
+# memory, so a long run (a migrated year) is written a week at a time (under the same version).
+PROP_SEAL_DAYS = 7
+
+
+def seal_prop_rows(store: Store, site_id: int, site_timezone: str, days: list[dt.date], version: int,
+                   seal_version: int, settings: dict | None = None) -> None:
+    """The property day rows and crossers of a run of contiguous days
+    (engine/query/props_rollup.py) at `version`, then their markers for the days' seal
+    `seal_version` (last: a day counts only once its rows are all written)."""
+    tz = ZoneInfo(site_timezone)
+    for i in range(0, len(days), PROP_SEAL_DAYS):
+        chunk = days[i:i + PROP_SEAL_DAYS]
+        params = props_rollup.seal_params(site_id, site_timezone, local_midnight(chunk[0], tz),
+                                          local_midnight(chunk[-1] + dt.timedelta(days=1), tz), version)
+        for sql in props_rollup.seal_statements():
+            store.command(sql, params, settings=settings)
     columns, names = props_rollup.marker_columns(site_id, days, version, seal_version)
     store.insert_columns(props_rollup.MARKERS_TABLE, columns, names)
 
@@ -252,7 +260,6 @@ def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: Se
     marked = {(_as_date(b), int(v)) for b, v, _ in store.rows(props_rollup.MARKERS_SQL, {
         "site": site_id, "d0": todo[0], "d1": todo[-1]}, settings=settings)}
     todo = [d for d in todo if (d, state.days[d][0]) not in marked][:max_days]
-    tz = ZoneInfo(site_timezone)
     runs: list[list[dt.date]] = []
     for day in todo:  # contiguous days of one seal version
         last = runs[-1][-1] if runs else None
@@ -261,9 +268,7 @@ def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: Se
         else:
             runs.append([day])
     for run in runs:
-        end = local_midnight(run[-1] + dt.timedelta(days=1), tz)
-        seal_prop_rows(store, site_id, site_timezone, local_midnight(run[0], tz), end, run,
-                       new_version(), state.days[run[0]][0], settings)
+        seal_prop_rows(store, site_id, site_timezone, run, new_version(), state.days[run[0]][0], settings)
     return len(todo)
 
 

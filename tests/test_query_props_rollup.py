@@ -98,7 +98,7 @@ def test_differential_day_rows_equal_event_rows(history):
     store, sites, keys = history
     rnd = random.Random(13)
     used_days = 0
-    for i in range(24):
+    for i in range(16):
         site = sites[i % len(sites)]
         key = rnd.choice(sorted(keys[site.site_id]))
         metrics = rnd.sample(SESSION_METRICS, rnd.randint(1, 4))
@@ -120,7 +120,7 @@ def test_differential_day_rows_equal_event_rows(history):
             continue
         assert_same(fast, slow, body, slack=2)
         used_days += len(used.days) if used else 0
-    assert used_days > 60  # the day rows did answer most of it
+    assert used_days > 40  # the day rows did answer most of it
 
 
 # --- hand-made sessions: crossers, late events, a continued session, backfill -------------------
