@@ -8,10 +8,14 @@
 # a `clickport serve` it starts on its own data dir.
 set -e
 cd "$(dirname "$0")/../../../../.."
-OUT=loadtest/results/run2/query/ingest-ab
+# SIDES / ROUNDS / OUT / WORK override what runs (../ingest-ab2/ab.sh: with, without; 3 rounds)
+OUT=${OUT:-loadtest/results/run2/query/ingest-ab}
+WORK=${WORK:-/work/bench/ingest-ab}
+SIDES=${SIDES:-with aggressive without}
+ROUNDS=${ROUNDS:-1 2}
 PY=${PY:-.venv/bin/python}
-for side in with aggressive without; do
-  dir=/work/bench/ingest-ab-$side; rm -rf $dir; mkdir -p $dir
+for side in $SIDES; do
+  dir=$WORK-$side; rm -rf $dir; mkdir -p $dir
   $PY - "$dir" "$side" <<'PYEOF'
 import sys
 from loadtest.seed import open_bench_store
@@ -21,15 +25,16 @@ if sys.argv[2] == "without":
 store.close()
 PYEOF
 done
-for round in 1 2; do
-  for side in with aggressive without; do
+for round in $ROUNDS; do
+  for side in $SIDES; do
     case $side in
       with) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=30 --server-env CLICKPORT_ROLLUP_QUIET_S=60";;
       aggressive) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=5 --server-env CLICKPORT_ROLLUP_QUIET_S=0";;
       without) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=0";;
     esac
-    $PY -m loadtest load --data-dir /work/bench/ingest-ab-$side --duration 20 --warmup 3 --driver wrk \
-        --connections 32 $env --results $OUT/$side-$round > $OUT/$side-$round.log 2>&1 || true
+    uptime > $OUT/$side-$round.log
+    $PY -m loadtest load --data-dir $WORK-$side --duration 20 --warmup 3 --driver wrk \
+        --connections 32 $env --results $OUT/$side-$round >> $OUT/$side-$round.log 2>&1 || true
     uptime >> $OUT/$side-$round.log
   done
 done

@@ -2,33 +2,9 @@
 # HTTP ingest with and without the rollup's cost, interleaved three times (same code, same box):
 #   with:    as shipped: rollup_touched_mv in every insert, the maintenance thread at its defaults;
 #   without: rollup_touched_mv dropped from the store and the maintenance thread off.
-# Each run: `loadtest load` at max throughput (wrk, 32 connections, 20 s after a 3 s warm-up) against
-# a `clickport serve` it starts on its own data dir. Same as ../ingest-ab/ab.sh without "aggressive".
-set -e
+# ../ingest-ab/ab.sh without its "aggressive" side, three rounds; each run's load average before
+# and after in its log.
 cd "$(dirname "$0")/../../../../.."
-OUT=loadtest/results/run2/query/ingest-ab2
-PY=${PY:-.venv/bin/python}
-for side in with without; do
-  dir=/work/bench/ingest-ab2-$side; rm -rf $dir; mkdir -p $dir
-  $PY - "$dir" "$side" <<'PYEOF'
-import sys
-from loadtest.seed import open_bench_store
-store = open_bench_store(sys.argv[1])  # the schema as `clickport serve` applies it
-if sys.argv[2] == "without":
-    store.command("DROP VIEW IF EXISTS rollup_touched_mv")
-store.close()
-PYEOF
-done
-for round in 1 2 3; do
-  for side in with without; do
-    case $side in
-      with) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=30 --server-env CLICKPORT_ROLLUP_QUIET_S=60";;
-      without) env="--server-env CLICKPORT_ROLLUP_INTERVAL_S=0";;
-    esac
-    uptime > $OUT/$side-$round.log
-    $PY -m loadtest load --data-dir /work/bench/ingest-ab2-$side --duration 20 --warmup 3 --driver wrk \
-        --connections 32 $env --results $OUT/$side-$round >> $OUT/$side-$round.log 2>&1 || true
-    uptime >> $OUT/$side-$round.log
-  done
-done
-grep -H "^ingest:" $OUT/*.log
+OUT=loadtest/results/run2/query/ingest-ab2 WORK=/work/bench/ingest-ab2 SIDES="with without" \
+  ROUNDS="1 2 3" bash loadtest/results/run2/query/ingest-ab/ab.sh
+grep -H "^ingest:" loadtest/results/run2/query/ingest-ab2/*.log
