@@ -78,12 +78,12 @@ def _apply_node(store: Store, transform, label: str = "", data_statements: bool 
 
 
 def _run_logged(store: Store, statement: str, where: str) -> None:
-    """Run one statement; a data statement (a backfill or copy, minutes on a large store) is
+    """Run one statement; an INSERT … SELECT (a backfill or copy, minutes on a large store) is
     announced before it starts and timed, so an upgrade's log shows what it is doing."""
-    if not is_data_statement(statement):
+    head = " ".join(line.strip() for line in statement.splitlines() if not line.strip().startswith("--"))
+    if not head.upper().startswith("INSERT"):
         store.command(statement)
         return
-    head = " ".join(line.strip() for line in statement.splitlines() if not line.strip().startswith("--"))
     log.info("migration %s: %s …", where, head[:80])
     started = time.monotonic()
     store.command(statement)
