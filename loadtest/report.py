@@ -208,15 +208,20 @@ def plot_bench(bench, out_dir: str) -> list[str]:
         ax.bar([i - w for i in x], [q["engine"]["p50_ms"] for q in qs], w, label="engine p50")
         ax.bar(list(x), [q["hand"]["p50_ms"] for q in qs], w, label="hand-written SQL p50")
         raw = [(q.get("raw") or {}).get("p50_ms", 0) for q in qs]
-        ax.bar([i + w for i in x], raw, w, label="raw events p50")
+        if any(raw):  # not with --skip-raw
+            ax.bar([i + w for i in x], raw, w, label="raw events p50")
         ax.scatter(list(x), [q["engine"]["p95_ms"] for q in qs], marker="_", s=120, color="black",
                    label="engine p95", zorder=3)
         ax.set_yscale("log")
         ax.set_xticks(list(x))
         ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=7)
         ax.set_ylabel("ms (log)")
-        ax.axhline(150, color="grey", linestyle=":", linewidth=0.8)
-        ax.axhline(600, color="grey", linestyle="--", linewidth=0.8)
+        # the bench's own p95 targets (30 days, all time), as it recorded them
+        targets = bench.get("targets", {})
+        for key, style, label in (("p95_30d_target_ms", ":", "30d p95 target"),
+                                  ("p95_all_target_ms", "--", "all-time p95 target")):
+            if targets.get(key):
+                ax.axhline(targets[key], color="grey", linestyle=style, linewidth=0.8, label=label)
         events = bench.get("targets", {}).get("events_in_store", 0)
         ax.set_title(f"Dashboard queries, {events / 1e6:.0f}M events "
                      f"(site {bench['store'].get('site_events', 0) / 1e6:.1f}M)")
