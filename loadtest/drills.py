@@ -175,46 +175,47 @@ def site_with_key(base: str, domain: str, timezone: str = "UTC") -> tuple[int, s
     return site["id"], key
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of a process's threads, summed by thread name (/proc/<pid>/task/*/stat):
-    the event loop is `python`, ClickHouse's pools have their own names."""
+def _by_thread(pid: int, read) -> dict[str, float]:
+    """`read(task_dir) -> (thread name, seconds)` over /proc/<pid>/task/*, summed by thread name;
+    a thread that ended meanwhile (or an unreadable file) is skipped."""
     out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return out
     for tid in tasks:
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as handle:
-                raw = handle.read()
-        except OSError:
+            name, seconds = read(f"/proc/{pid}/task/{tid}")
+        except (OSError, IndexError, ValueError):
             continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[name] = out.get(name, 0.0) + seconds
     return out
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read()
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (/proc/<pid>/task/*/stat):
+    the event loop is `python`, ClickHouse's pools have their own names."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read(task: str) -> tuple[str, float]:
+        raw = _read(f"{task}/stat")
+        fields = raw.rsplit(")", 1)[1].split()
+        return raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / tick
+
+    return _by_thread(pid, read)
 
 
 def thread_wait(pid: int) -> dict[str, float]:
     """Seconds each thread spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat,
     2nd field), summed by thread name: the event loop ("python") waiting here means the box (or
     the process's own threads) took its core; waiting elsewhere (a lock, the GIL) does not count."""
-    out: dict[str, float] = {}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm", encoding="ascii", errors="replace") as handle:
-                name = handle.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
-                waited = int(handle.read().split()[1]) / 1e9
-        except (OSError, IndexError, ValueError):
-            continue
-        out[name] = out.get(name, 0.0) + waited
-    return out
+    return _by_thread(pid, lambda task: (_read(f"{task}/comm").strip(),
+                                         int(_read(f"{task}/schedstat").split()[1]) / 1e9))
 
 
 def server_latency(base: str, route: str) -> dict[str, float]:
