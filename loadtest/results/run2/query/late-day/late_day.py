@@ -37,7 +37,8 @@ for label, now in NOWS:
         out.setdefault(f"{spec.group}/{spec.name}", {})[label] = (round(statistics.median(times), 1),
                                                                    round(times[-1], 1))
 print(store.rows(
-    "SELECT countIf(toDate(timestamp) = toDate('2026-11-28')), countIf(toDate(timestamp) = toDate('2026-11-29')) "
+    "SELECT countIf(toDate(timestamp) = toDate('2026-11-28')), "
+    "countIf(toDate(timestamp) = toDate('2026-11-29')) "
     "FROM events WHERE site_id = {s:UInt32} AND timestamp >= toDateTime64('2026-11-28 00:00:00', 3, 'UTC')",
     {"s": site.site_id}))
 for name, by_now in out.items():
