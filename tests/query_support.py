@@ -162,15 +162,18 @@ def add_goal(client, admin_headers, site: QSite, name: str, goal_type: str, matc
     return r.json()["id"]
 
 
-def rollup_and_raw(store, site, body: dict, now: dt.datetime) -> tuple[dict, dict]:
-    """The same query answered with the pre-aggregated rollup and from raw data only."""
+def rollup_and_raw(store, site, body: dict, now: dt.datetime, switch=None) -> tuple[dict, dict]:
+    """The same query answered with pre-aggregated rows and from raw data only: `switch` is the
+    module whose ENABLED flag is turned off for the second answer (default engine.query.rollup;
+    engine.query.props_rollup for the property day rows)."""
     from engine.query import rollup
     from engine.query.run import run_query_sync
 
+    switch = switch or rollup
     fast = run_query_sync(store, site, body, now=now)
-    rollup.ENABLED = False
+    switch.ENABLED = False
     try:
         slow = run_query_sync(store, site, body, now=now)
     finally:
-        rollup.ENABLED = True
+        switch.ENABLED = True
     return fast, slow

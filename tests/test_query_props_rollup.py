@@ -16,11 +16,11 @@ import pytest
 from engine import rollups
 from engine.query import props_rollup
 from engine.query.parse import parse_query
-from engine.query.run import prop_coverage, resolve, run_query_sync
+from engine.query.run import prop_coverage, resolve
 from engine.rollups import maintain_site, seal_all
 from loadtest.model import ModelConfig
 from loadtest.seed import SeedOptions, seed
-from tests.query_support import Visitor, flush, make_site
+from tests.query_support import Visitor, flush, make_site, rollup_and_raw
 
 SESSION_METRICS = ["sessions", "bounce_rate", "avg_duration", "views_per_visit", "clickers",
                    "avg_scroll", "events", "pageviews", "visitors"]
@@ -42,12 +42,7 @@ def both(store, site, body, now):
     """(answer with the day rows, answer from event rows only, the coverage used)"""
     query = parse_query(body)
     used = prop_coverage(store, site, query, resolve(query, now, None))
-    fast = run_query_sync(store, site, body, now=now)
-    props_rollup.ENABLED = False
-    try:
-        slow = run_query_sync(store, site, body, now=now)
-    finally:
-        props_rollup.ENABLED = True
+    fast, slow = rollup_and_raw(store, site, body, now, switch=props_rollup)
     return fast, slow, used
 
 
