@@ -245,20 +245,26 @@ def seal_prop_rows(store: Store, site_id: int, site_timezone: str, days: list[dt
                                           local_midnight(chunk[-1] + dt.timedelta(days=1), tz), version)
         for sql in props_rollup.seal_statements():
             store.command(sql, params, settings=settings)
-    columns, names = props_rollup.marker_columns(site_id, days, version, seal_version)
+    earliest = {_as_date(b): _aware(t) for b, t in store.rows(props_rollup.CROSSERS_FROM_SQL, {
+        "site": site_id, "d0": days[0], "d1": days[-1], "version": version}, settings=settings)}
+    midnights = [local_midnight(d, tz).astimezone(UTC) for d in days]
+    crossers_from = [min(earliest.get(d, m), m) for d, m in zip(days, midnights, strict=True)]
+    columns, names = props_rollup.marker_columns(site_id, days, version, seal_version, crossers_from)
     store.insert_columns(props_rollup.MARKERS_TABLE, columns, names)
 
 
 def backfill_prop_days(store: Store, site_id: int, site_timezone: str, state: SealState,
                        max_days: int, settings: dict | None = None) -> int:
-    """Clean days sealed without property day rows (sealed before schema/0015): write them for
-    their seal, under a fresh version (the data is unchanged since that seal; a touch meanwhile
-    leaves the day dirty as always). Returns the days written."""
+    """Clean days sealed without property day rows (sealed before schema/0015), or whose marker
+    does not name its crossers_from (written before schema/0017): write them for their seal,
+    under a fresh version (the data is unchanged since that seal; a touch meanwhile leaves the day
+    dirty as always). Returns the days written."""
     todo = sorted(d for d, (version, _) in state.days.items() if d in state.touched and state.day_clean(d))
     if not todo or max_days <= 0:
         return 0
-    marked = {(_as_date(b), int(v)) for b, v, _ in store.rows(props_rollup.MARKERS_SQL, {
-        "site": site_id, "d0": todo[0], "d1": todo[-1]}, settings=settings)}
+    marked = {(_as_date(b), int(v)) for b, v, _, first in store.rows(props_rollup.MARKERS_SQL, {
+        "site": site_id, "d0": todo[0], "d1": todo[-1]}, settings=settings)
+        if _aware(first) != props_rollup.UNKNOWN_FROM}
     todo = [d for d in todo if (d, state.days[d][0]) not in marked][:max_days]
     runs: list[list[dt.date]] = []
     for day in todo:  # contiguous days of one seal version

@@ -116,6 +116,31 @@ def test_differential_day_rows_equal_event_rows(history):
         assert_same(fast, slow, body, slack=2)
         used_days += len(used.days) if used else 0
     assert used_days > 40  # the day rows did answer most of it
+    # the two statements' rows combined in Python (compile.Split): ordered and paged as the SQL
+    site = sites[0]
+    key = max(keys[site.site_id], key=lambda k: len(keys[site.site_id][k]))
+    for order_by, order_dir, offset in (("visitors", "asc", 0), ("bounce_rate", "desc", 1),
+                                        ("views_per_visit", "asc", 2), (f"prop:{key}", "desc", 0)):
+        body = {"metrics": ["visitors", "bounce_rate", "views_per_visit", "avg_duration"],
+                "dimensions": [f"prop:{key}"], "period": "30d", "order_by": order_by,
+                "order_dir": order_dir, "limit": 3, "offset": offset}
+        fast, slow, used = both(store, site, body, NOW)
+        assert used is not None and used.days
+        assert_same(fast, slow, body, slack=2)
+
+
+def test_final_value_is_final_sql(app):
+    """metrics.Metric.final_value (rows combined in Python) = final_sql, rounding included."""
+    from engine.query.metrics import METRICS
+
+    rnd = random.Random(7)
+    store = app.state.store
+    for m in METRICS.values():
+        for _ in range(3):
+            sums = {c: rnd.choice([0, 1, 2, 3, 7, 1000, rnd.randint(0, 10**9)]) for c in m.components}
+            cols = ", ".join(f"toInt64({v}) AS {c}" for c, v in sums.items())
+            (sql_value,), = store.rows(f"SELECT {m.final_sql()} FROM (SELECT {cols})")
+            assert m.final_value(sums) == sql_value, (m.name, sums)
 
 
 # --- hand-made sessions: crossers, late events, a continued session, backfill -------------------
@@ -182,6 +207,20 @@ def test_crossing_backfill_late_events_and_a_session_continued_past_midnight(app
     # D2 alone: x's D2 event is free; x's session (with both values) counts under free only
     assert d2["free"]["sessions"] == 1 and "pro" not in d2
     assert d2["(none)"]["sessions"] == 1 and d2["(none)"]["bounce_rate"] == 100
+    # 0b. x started before D2 (23:50 on D1): D2's marker names it, read with the query alone
+    one_day = parse_query(ONE_DAY)
+    assert prop_coverage(store, site, one_day, resolve(one_day, H_NOW, None)).crossers_from == \
+        dt.datetime(2026, 9, 14, 23, 50, tzinfo=dt.UTC)
+    #     markers written before schema/0017 (crossers_from unknown): the query reads the
+    #     crossers for it, then the maintenance pass rewrites those days
+    store.command("ALTER TABLE prop_rollup_markers UPDATE crossers_from = toDateTime64(0, 3, 'UTC') "
+                  "WHERE 1", settings={"mutations_sync": 2})
+    used = prop_coverage(store, site, one_day, resolve(one_day, H_NOW, None))
+    assert used.days == (D2,) and used.crossers_from is None
+    assert _check(store, site, set()) == rows
+    maintain_site(store, site.site_id, site.timezone, quiet_s=0)
+    used = prop_coverage(store, site, one_day, resolve(one_day, H_NOW, None))
+    assert used.days == (D2,) and used.crossers_from is not None
     # 1. no property rows (as for days sealed before schema/0015): event rows answer, then the
     #    maintenance pass writes them at the days' existing seal versions
     #    (pair rows of the same days are left: the backfill's fresh version must not add to them)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from engine.query.plan import Plan, plan_query, rollup_window
 
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9 /()_.-]*")
 DT64 = "DateTime64(3, 'UTC')"
-__all__ = ["Compiled", "compile_planned", "compile_components", "labelled", "predicate", "time_key",
+__all__ = ["Compiled", "Split", "compile_planned", "compile_components", "labelled", "predicate", "time_key",
            "DT64", "Params"]
 
 
@@ -64,6 +65,16 @@ class Params:
         return f"{{{name}:{type_}}}"
 
 
+@dataclass(frozen=True)
+class Split:
+    """The rows of `Compiled.sql` from independent statements (`parts`, same parameters) that
+    run.py runs concurrently: each SELECT has its own planning (≈ half of a query's time on the
+    embedded engine, on one thread) and reads; `combine` turns their rows, in `parts` order, into
+    exactly the rows the single statement returns."""
+    parts: tuple[str, ...]
+    combine: Callable[[list[list[tuple]]], list[tuple]]
+
+
 @dataclass
 class Compiled:
     sql: str
@@ -76,6 +87,8 @@ class Compiled:
     plan: Plan | None = field(default=None, repr=False)
     # Which parts answer it: "base" windows and/or "rollup" days/months (rollup.Coverage)
     coverage: Any = field(default=None, repr=False)
+    # The same rows from concurrent statements (None: `sql` alone)
+    split: Split | None = field(default=None, repr=False)
 
     def __iter__(self):  # so `sql, params = compile_query(...)` works
         return iter((self.sql, self.params))

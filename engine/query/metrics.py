@@ -67,6 +67,15 @@ class Metric:
         ratio = rounded_ratio(n, d, self.scale)
         return f"{ratio} / {self.divisor}" if self.divisor != 1 else ratio
 
+    def final_value(self, sums: dict[str, int]) -> int | float:
+        """final_sql in Python, over the summed components (for rows combined outside SQL: the
+        same integer arithmetic, the same float for a decimal value)."""
+        if self.kind == "count":
+            return sums[f"c_{self.name}"]
+        n, d = sums[f"c_{self.name}_n"], sums[f"c_{self.name}_d"]
+        ratio = 0 if d == 0 else (2 * self.scale * n + d) // (2 * d)
+        return ratio / self.divisor if self.divisor != 1 else ratio
+
     def population_sql(self) -> str:
         return f"sum({self.population or self.components[-1]})"
 

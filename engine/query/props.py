@@ -37,12 +37,14 @@ operator rules as the SQL (`none_matches`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from engine.query.breakdowns import COMMON_PARAMS, _int_param, check_params, date_range_params
 from engine.query.compile import (
     DT64,
     Compiled,
     Params,
+    Split,
     _and,
     _ts,
     labelled,
@@ -295,6 +297,7 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
                   or any(d in ENTRY_EXIT for d in dims))
     if coverage is not None and not (by_session and applies(query)):
         coverage = None
+    split = None
     if coverage is not None:
         rows_sql = _mixed_per_session_sql(rows, coverage)
     else:
@@ -357,9 +360,10 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
         if coverage is not None:  # plus the day rows (one dimension: the key; no entry/exit)
             key = next(iter(rows.key_params.values()))
             none_passes = all(none_matches(f) for f in query.filters)
+            day_rows = day_rows_sql(query, coverage, key, params, none_passes, needed)
+            split = Split((inner, day_rows), functools.partial(_combine, query, tuple(needed)))
             same = ", ".join(f"toInt64({c}) AS {c}" for c in needed)  # one type on both sides
-            inner = (f"SELECT d0, {same} FROM ({inner}) UNION ALL SELECT d0, {same} FROM "
-                     f"({day_rows_sql(query, coverage, key, params, none_passes, needed)})")
+            inner = f"SELECT d0, {same} FROM ({inner}) UNION ALL SELECT d0, {same} FROM ({day_rows})"
     dim_cols = [f"d{i}" for i in range(len(dims))]
     outer = dim_cols + [f"{metric(m).final_sql()} AS m_{m}" for m in metrics]
     inner = f"SELECT {', '.join(outer)} FROM ({inner})" + (
@@ -373,7 +377,31 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
         sql += (f" LIMIT {params.fixed('limit', query.limit, 'UInt64')}"
                 f" OFFSET {params.fixed('offset', query.offset, 'UInt64')}")
     assert "%" not in sql
-    return Compiled(sql, params.values, dims, metrics, paged_in_sql, None)
+    return Compiled(sql, params.values, dims, metrics, paged_in_sql, None, split=split)
+
+
+def _combine(query: Query, components: tuple[str, ...], results: list[list[tuple]]) -> list[tuple]:
+    """The rows of compile_props' single statement for a query answered partly by the day rows,
+    from its two parts run apart (compile.Split): (d0, components) rows of the sessions left to
+    event rows and of the day rows → components summed per value, each metric's final value
+    (metrics.Metric.final_value), ordered as order_terms (the requested column, else the first
+    metric descending; then the value ascending: by code point, as ClickHouse compares UTF-8
+    bytes), paged."""
+    sums: dict[str, list[int]] = {}
+    for part in results:
+        for value, *counts in part:
+            acc = sums.setdefault(value, [0] * len(components))
+            for i, count in enumerate(counts):
+                acc[i] += int(count)
+    out = []
+    for value, acc in sums.items():
+        summed = dict(zip(components, acc, strict=True))
+        out.append((value, *(metric(m).final_value(summed) for m in query.metrics)))
+    column = {query.dimensions[0]: 0, **{m: i + 1 for i, m in enumerate(query.metrics)}}
+    by, desc = (query.order_by, query.order_dir == "desc") if query.order_by else (query.metrics[0], True)
+    out.sort(key=lambda row: row[0])
+    out.sort(key=lambda row: row[column[by]], reverse=desc)  # (stable: ties stay by value)
+    return out[query.offset:query.offset + query.limit]
 
 
 # --- GET /api/props without `key`: the property keys seen in a range ---------------------------

@@ -77,17 +77,25 @@ class PropCoverage:
     days: tuple[dt.date, ...]                                   # the days of C
     versions: tuple[int, ...]                                   # their sealed versions
     windows: tuple[tuple[dt.datetime, dt.datetime], ...]        # UTC [start, end) read raw
+    # the earliest start of a session with an event on a day of C (at most C's first midnight;
+    # markers' crossers_from), None when a day's marker does not name it (read at query time)
+    crossers_from: dt.datetime | None = None
 
 
-MARKERS_SQL = (f"SELECT bucket, seal_version, max(version) FROM {MARKERS_TABLE} "
+# Per day and seal: the newest complete rows' version and their crossers_from (schema/0017; the
+# epoch: unknown, a marker written before that column; of the newest version, the known value).
+MARKERS_SQL = (f"SELECT bucket, seal_version, max(version), argMax(crossers_from, (version, crossers_from)) "
+               f"FROM {MARKERS_TABLE} "
                "WHERE site_id = {site:UInt32} AND bucket >= {d0:Date} AND bucket <= {d1:Date} "
                "GROUP BY bucket, seal_version")
+UNKNOWN_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def plan(rng, site_timezone: str, state, markers: dict[dt.date, dict[int, int]]) -> PropCoverage | None:
+def plan(rng, site_timezone: str, state,
+         markers: dict[dt.date, dict[int, tuple[int, dt.datetime]]]) -> PropCoverage | None:
     """C = the site-local days wholly in the range that are clean and whose rows were written for
     their current seal (or that have no data at all); None when there is none. `markers`: day →
-    {seal version: version of the rows written for it} (MARKERS_SQL)."""
+    {seal version: (version of the rows written for it, their crossers_from)} (MARKERS_SQL)."""
     from zoneinfo import ZoneInfo
 
     from engine.query.rollup import _plan, full_days
@@ -105,8 +113,11 @@ def plan(rng, site_timezone: str, state, markers: dict[dt.date, dict[int, int]])
     if parts is None:
         return None
     days, _, windows = parts
-    versions = tuple(markers.get(d, {}).get(state.days[d][0], 0) if d in state.days else 0 for d in days)
-    return PropCoverage(site_timezone, tuple(days), versions, tuple(windows))
+    marks = [markers.get(d, {}).get(state.days[d][0]) if d in state.days else None for d in days]
+    versions = tuple(m[0] if m else 0 for m in marks)
+    froms = [m[1] for m in marks if m]  # (a day without a marker has no data)
+    crossers_from = None if UNKNOWN_FROM in froms else min(froms, default=None)
+    return PropCoverage(site_timezone, tuple(days), versions, tuple(windows), crossers_from)
 
 
 # --- the query's parts -------------------------------------------------------------------------
@@ -117,8 +128,10 @@ def _days_where(cov: PropCoverage, params: Params) -> str:
     d1 = params.fixed("pr_d1", cov.days[-1], "Date")
     pairs = params.fixed("pr_pairs", [(d, v) for d, v in zip(cov.days, cov.versions, strict=True)],
                          "Array(Tuple(Date, UInt64))")
+    # (an IN set: `has(array parameter, tuple)` cost ≈ 10 ms of planning per use, measured on the
+    # 100M-event store; reports-issue13-d100/split/)
     return (f"site_id = {{site:UInt32}} AND bucket >= {d0} AND bucket <= {d1} "
-            f"AND has({pairs}, (bucket, version))")
+            f"AND (bucket, version) IN {pairs}")
 
 
 def day_rows_sql(query: Query, cov: PropCoverage, key_param: str, params: Params,
@@ -262,8 +275,11 @@ def sessions_sql(cov: PropCoverage, params: Params) -> str:
                "session_start AS s_start")
     windows = [f"(timestamp >= {{pr_w{i}a:{DT64}}} AND timestamp < {{pr_w{i}b:{DT64}}})"
                for i in range(len(cov.windows))]
-    first = [f"(SELECT minOrNull(session_start) FROM {CROSSERS_TABLE} WHERE {_days_where(cov, params)} "
-             "AND started = 0)"]
+    if cov.crossers_from is None:  # markers written before schema/0017: read it
+        first = [f"(SELECT minOrNull(session_start) FROM {CROSSERS_TABLE} WHERE {_days_where(cov, params)} "
+                 "AND started = 0)"]
+    else:
+        first = [params.fixed("pr_from", _ts(cov.crossers_from), DT64)]
     if windows:
         first.append(f"(SELECT minOrNull(session_start) FROM events WHERE site_id = {{site:UInt32}} "
                      f"AND ({' OR '.join(windows)}))")
@@ -280,10 +296,19 @@ def seal_params(site_id: int, site_timezone: str, start: dt.datetime, end: dt.da
     return {"site": site_id, "tz": site_timezone, "start": _ts(start), "end": _ts(end), "version": version}
 
 
-def marker_columns(site_id: int, days: list[dt.date], version: int,
-                   seal_version: int) -> tuple[list[list], list[str]]:
+# Per day of a run written at {version:UInt64}: the earliest start of its crossers that started
+# on an earlier day (the days without one are not listed).
+CROSSERS_FROM_SQL = (f"SELECT bucket, min(session_start) FROM {CROSSERS_TABLE} "
+                     "WHERE site_id = {site:UInt32} AND bucket >= {d0:Date} AND bucket <= {d1:Date} "
+                     "AND version = {version:UInt64} AND started = 0 GROUP BY bucket")
+
+
+def marker_columns(site_id: int, days: list[dt.date], version: int, seal_version: int,
+                   crossers_from: list[dt.datetime]) -> tuple[list[list], list[str]]:
     """The marker rows (one per day of the run) for Store.insert_columns into MARKERS_TABLE: the
-    rows of `version` are complete, for the seal `seal_version` of the day (rollup_state)."""
+    rows of `version` are complete, for the seal `seal_version` of the day (rollup_state), and
+    each day's crossers_from (the earliest start of a session with an event on it, at most its
+    midnight)."""
     n = len(days)
-    return ([[site_id] * n, list(days), [seal_version] * n, [version] * n],
-            ["site_id", "bucket", "seal_version", "version"])
+    return ([[site_id] * n, list(days), [seal_version] * n, [version] * n, list(crossers_from)],
+            ["site_id", "bucket", "seal_version", "version", "crossers_from"])

@@ -120,16 +120,16 @@ def prop_coverage(store: Store, site: Site | int, query: Query, rng: DateRange) 
     days = full_days(rng, site.tz)
     if not days:
         return None
-    from engine.rollups import _as_date, read_state
+    from engine.rollups import _as_date, _aware, read_state
 
     state = _cached(store, (site.site_id, site.timezone, days[0], days[-1]), lambda: read_state(
         store, site.site_id, site.timezone, days[0], days[-1], settings(store)))
 
     def markers() -> dict:
         found: dict = {}
-        for bucket, seal_version, version in store.rows(props_rollup.MARKERS_SQL, {
+        for bucket, seal_version, version, first in store.rows(props_rollup.MARKERS_SQL, {
                 "site": site.site_id, "d0": days[0], "d1": days[-1]}, settings=settings(store)):
-            found.setdefault(_as_date(bucket), {})[int(seal_version)] = int(version)
+            found.setdefault(_as_date(bucket), {})[int(seal_version)] = (int(version), _aware(first))
         return found
 
     marks = _cached(store, (site.site_id, "prop-markers", days[0], days[-1]), markers)
@@ -185,13 +185,27 @@ def _check_now(now: dt.datetime | None) -> dt.datetime:
 
 
 def _fetch(store: Store, compiled: Compiled) -> list[tuple]:
-    return store.rows(compiled.sql, compiled.params, settings=settings(store))
+    if compiled.split is not None:  # its statements at once: the first one on this thread
+        split, params = compiled.split, compiled.params
+        others = [_PARTS.submit(contextvars.copy_context().run, run_lowered, _rows, store, sql, params)
+                  for sql in split.parts[1:]]
+        first = _rows(store, split.parts[0], params)
+        return split.combine([first, *(f.result() for f in others)])
+    return _rows(store, compiled.sql, compiled.params)
+
+
+def _rows(store: Store, sql: str, params: dict[str, Any]) -> list[tuple]:
+    return store.rows(sql, params, settings=settings(store))
 
 
 # The previous period of a comparison runs next to the current one when it does not depend on
 # the current rows (totals and time series).
 _COMPARISONS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickport-compare",
                                   initializer=lower_thread_priority)
+# The statements of a split query (compile.Split) besides the first (a pool of its own: a
+# comparison's split must never wait for the pool it runs in).
+_PARTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickport-part",
+                            initializer=lower_thread_priority)
 
 
 def run_query_sync(store: Store, site: Site | int, body: dict | Query,
