@@ -73,6 +73,8 @@ class Split:
     exactly the rows the single statement returns."""
     parts: tuple[str, ...]
     combine: Callable[[list[list[tuple]]], list[tuple]]
+    # ClickHouse settings for every part, on top of the read settings
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -79,6 +79,11 @@ KEYSET_METRICS = {"events": ("events", "sum"), "pageviews": ("pageviews", "sum")
                   "visitors": ("visitors", "uniqMerge"), "sessions": ("sessions", "uniqMerge")}
 ENTRY_EXIT = ("entry_page", "exit_page")
 SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
+# For the statements of a breakdown answered partly by the day rows: the engine's join runtime
+# filters (a filter built from the joined merged sessions, applied to the per-session rows)
+# serialise the two sides of the join; without them the event-row part took 25–45 ms less on the
+# 100M-event store (loadtest/results/run2/reports-issue13-d100/split/).
+SPLIT_SETTINGS = {"enable_join_runtime_filters": 0}
 NONE = literal(NONE_LABEL)
 
 
@@ -361,7 +366,8 @@ def compile_props(query: Query, site_id: int, rng: DateRange,
             key = next(iter(rows.key_params.values()))
             none_passes = all(none_matches(f) for f in query.filters)
             day_rows = day_rows_sql(query, coverage, key, params, none_passes, needed)
-            split = Split((inner, day_rows), functools.partial(_combine, query, tuple(needed)))
+            split = Split((inner, day_rows), functools.partial(_combine, query, tuple(needed)),
+                          SPLIT_SETTINGS)
             same = ", ".join(f"toInt64({c}) AS {c}" for c in needed)  # one type on both sides
             inner = f"SELECT d0, {same} FROM ({inner}) UNION ALL SELECT d0, {same} FROM ({day_rows})"
     dim_cols = [f"d{i}" for i in range(len(dims))]

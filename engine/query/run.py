@@ -187,15 +187,15 @@ def _check_now(now: dt.datetime | None) -> dt.datetime:
 def _fetch(store: Store, compiled: Compiled) -> list[tuple]:
     if compiled.split is not None:  # its statements at once: the first one on this thread
         split, params = compiled.split, compiled.params
-        others = [_PARTS.submit(contextvars.copy_context().run, run_lowered, _rows, store, sql, params)
-                  for sql in split.parts[1:]]
-        first = _rows(store, split.parts[0], params)
+        others = [_PARTS.submit(contextvars.copy_context().run, run_lowered, _rows, store, sql, params,
+                                split.settings) for sql in split.parts[1:]]
+        first = _rows(store, split.parts[0], params, split.settings)
         return split.combine([first, *(f.result() for f in others)])
     return _rows(store, compiled.sql, compiled.params)
 
 
-def _rows(store: Store, sql: str, params: dict[str, Any]) -> list[tuple]:
-    return store.rows(sql, params, settings=settings(store))
+def _rows(store: Store, sql: str, params: dict[str, Any], extra: dict | None = None) -> list[tuple]:
+    return store.rows(sql, params, settings={**settings(store), **(extra or {})})
 
 
 # The previous period of a comparison runs next to the current one when it does not depend on
