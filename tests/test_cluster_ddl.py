@@ -119,9 +119,13 @@ def test_views_and_backfills_use_the_local_tables():
     assert insert.startswith("INSERT INTO `daily_pages_local`")
     assert "FROM `events_local`" in insert and "FROM `sessions_local`" in insert
     assert any(s.endswith("TRUNCATE TABLE IF EXISTS `events_hourly_local`") for s in out)
-    alter_column = [s for s in out if "ADD COLUMN" in s]
+    alter_column = [s for s in out if "ADD COLUMN IF NOT EXISTS lang" in s]
     assert alter_column == ["ALTER TABLE `events_local` ADD COLUMN IF NOT EXISTS lang LowCardinality(String)",
                             "ALTER TABLE events ADD COLUMN IF NOT EXISTS lang LowCardinality(String)"]
+    # a shipped one (schema/0017): the local table, then the Distributed table that mirrors it
+    markers = [s for s in out if "ADD COLUMN IF NOT EXISTS crossers_from" in s]
+    assert len(markers) == 2 and "ALTER TABLE `prop_rollup_markers_local`" in markers[0]
+    assert "ALTER TABLE prop_rollup_markers" in markers[1]
     assert [s for s in out if "ADD INDEX" in s] == [
         "ALTER TABLE `sessions_local` ADD INDEX IF NOT EXISTS src_idx source TYPE set(100) GRANULARITY 4"]
 
