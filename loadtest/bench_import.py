@@ -5,10 +5,11 @@
 
 Starts `clickport serve` on its own data dir (`data/import`), creates the file's site, runs the
 CLI's import (the same code as `clickport import`) against it, and records events/s (lines of the
-file per second of wall time, request bodies and answers included), the server's CPU per event and
-peak RSS, and the accounting: the rows the server says it stored == `count()` of the site's rows in
-the store after shutdown. A second pass re-sends the first request's lines and checks that the
-store's count does not move (re-sends store nothing twice).
+file per second of wall time, request bodies and answers included), the server's CPU per event
+(with and without its parse worker processes, if any) and peak RSS, and the accounting: the rows
+the server says it stored == `count()` of the site's rows in the store after shutdown. A second
+pass re-sends the first request's lines and checks that the store's count does not move (re-sends
+store nothing twice).
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ from server.config import default_geoip_path
 from server.importcli import run_import
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu.get(current, 0.0)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return total
+
+
 def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
                      lines_per_request: int, fresh: bool = True, progress: bool = True) -> dict:
     if fresh and os.path.exists(data_dir):
@@ -39,11 +63,13 @@ def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
                           {"domain": domain, "timezone": timezone}, token=token)
         key = _http_json("POST", server.base + f"/api/admin/sites/{site['id']}/keys",
                          {"name": "import-bench", "permissions": ["tracker"]}, token=token)["key"]
-        cpu0 = server.cpu_seconds()
+        cpu0, tree0 = server.cpu_seconds(), tree_cpu_seconds(server.proc.pid)
         server.sample_rss()
         summary = run_import(server.base, key, file, lines_per_request, progress=progress)
         server.stop_sampling()
         cpu = server.cpu_seconds() - cpu0
+        # With CLICKPORT_IMPORT_WORKERS > 0 the parse runs in child processes: count them too.
+        tree_cpu = tree_cpu_seconds(server.proc.pid) - tree0
         # Re-send the first request's lines: nothing may be stored twice.
         opener = gzip.open if file.endswith(".gz") else open
         with opener(file, "rb") as handle:
@@ -68,6 +94,8 @@ def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
         "stored_per_s": round(summary["stored"] / summary["seconds"]) if summary["seconds"] else None,
         "server_cpu_s": round(cpu, 2),
         "server_cpu_us_per_event": round(1e6 * cpu / max(summary["lines"], 1), 1),
+        "server_and_workers_cpu_s": round(tree_cpu, 2),
+        "server_and_workers_cpu_us_per_event": round(1e6 * tree_cpu / max(summary["lines"], 1), 1),
         "server_rss_mib_max": round(max((r for _, r in server.rss_samples), default=0.0), 1),
         "resend_first_request_stored_reported": resend.get("stored"),
         "rows_in_store_after_shutdown": stored_rows,

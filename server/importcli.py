@@ -2,16 +2,20 @@
 
 The file is read as a stream and sent in requests of `--lines-per-request` lines (within the
 server's documented limits), one after another, so every request sees the sessions the previous
-one stored; line numbers in the report are the file's. Requests are gzip-compressed unless the
-server is on this machine (loopback: compressing would only cost CPU). A request that fails with a
-network error or a 503 is re-sent (the server stores nothing twice).
+one stored; the next request's lines are read (and compressed) on a thread while one is in flight.
+Line numbers in the report are the file's. Requests are gzip-compressed unless the server is on
+this machine (loopback: compressing would only cost CPU). A request that fails with a network
+error or a 503 is re-sent (the server stores nothing twice).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -36,6 +40,42 @@ def _chunks(path: str, lines_per_request: int):
             yield first, b"".join(buffered), raw.tell()
 
 
+def _prefetched(chunks: Iterator[tuple[int, bytes, int]], compress: bool):
+    """The chunks, each read (and compressed) on a thread while the previous request is in flight.
+    Requests are still sent one after another: each must see the sessions the previous stored."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for first, body, position in chunks:
+                if not offer((first, gzip.compress(body, 1) if compress else body, position)):
+                    return
+            offer(None)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the sending thread
+            offer(exc)
+
+    reader = threading.Thread(target=read, name="import-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def run_import(url: str, key: str, path: str, lines_per_request: int = 50_000,
                progress: bool = True, compress: bool | None = None) -> dict[str, Any]:
     if compress is None:
@@ -50,12 +90,11 @@ def run_import(url: str, key: str, path: str, lines_per_request: int = 50_000,
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="import", smoothing=0.1)
     started = time.perf_counter()
     done_bytes = 0
+    headers = {"x-api-key": key, "Content-Type": "application/x-ndjson"}
+    if compress:
+        headers["Content-Encoding"] = "gzip"
     with httpx.Client(base_url=url.rstrip("/"), timeout=600) as http:
-        for first, body, position in _chunks(path, lines_per_request):
-            headers = {"x-api-key": key, "Content-Type": "application/x-ndjson"}
-            if compress:
-                body = gzip.compress(body, 1)
-                headers["Content-Encoding"] = "gzip"
+        for first, body, position in _prefetched(_chunks(path, lines_per_request), compress):
             result = _post(http, body, headers)
             if result is None:
                 summary["ok"] = False
