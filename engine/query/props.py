@@ -269,20 +269,20 @@ def _scroll_subquery(rows: _Rows, ids_sql: str, few: bool) -> str:
 
 def _mixed_per_session_sql(rows: _Rows, cov: PropCoverage) -> str:
     """Per (value, session), for a query partly answered by the day rows of props_rollup.py, the
-    sessions those rows leave out: the events in the raw windows (as in _Rows.sql) and the
-    crossers' events on the pre-aggregated days (kept per session by the seal). Columns d0, sid,
-    sst, ev, pv, u as in compile_props."""
+    sessions those rows leave out: the events in the raw windows (as in _Rows.sql; when "(none)"
+    passes, every event of the windows is read anyway, so its value comes from the meta arrays in
+    that one read) and the crossers' events on the pre-aggregated days (kept per session by the
+    seal). Columns d0, sid, sst, ev, pv, u as in compile_props."""
     from engine.query.props_rollup import crosser_pairs_sql, windows_condition
 
     key = next(iter(rows.key_params.values()))
     none_passes = all(none_matches(f) for f in rows.query.filters)
     parts = []
     window = windows_condition(cov, rows.params)
-    if window:
+    if window and none_passes:  # every event of the windows is read (for "(none)"): one read of them
+        parts.append(rows._select("events", rows._meta_value, ["type != 'engagement'", window]))
+    elif window:
         parts.append(rows._select("event_props", lambda k: "value", [f"key = {key}", window]))
-        if none_passes:
-            parts.append(rows._select("events", lambda k: NONE, [
-                "type != 'engagement'", f"NOT has(`meta.key`, {key})", window], skip_props=True))
     union = [f"SELECT d0, sid, sst, toUInt64(1) AS ev, toUInt64(typ = 'pageview') AS pv, uid AS u "
              f"FROM ({' UNION ALL '.join(parts)})"] if parts else []
     union.append(crosser_pairs_sql(rows.query, cov, key, rows.params, none_passes))
