@@ -6,7 +6,10 @@ Everything the server answers runs on one event loop thread, so anything that ho
 other processes) delays every request alike. `LoopWatch.run` wakes every `TICK_S` and records how
 late it woke (`clickport_event_loop_lag_seconds`, a histogram, and its maximum); a gc callback
 records each collection's pause per generation (`clickport_gc_pause_gen<N>_seconds_{sum,max}`, the
-collections in `clickport_gc_collections_gen<N>_total`), whichever thread it ran on.
+collections in `clickport_gc_collections_gen<N>_total`), whichever thread it ran on, and which
+kind of thread ran them (`clickport_gc_pause_{loop,other}_seconds_{sum,max}`,
+`clickport_gc_collections_{loop,other}_total`): a collection started on a lowered background
+thread holds the GIL at that thread's priority (server/gcpolicy.py).
 
 It also gives the process's Python threads their names at the OS level (`name_os_threads`:
 without the `clickport-` prefix, e.g. `spool_0`, `insert_0`, `sessions_1`, `query_2`; the main
@@ -46,6 +49,8 @@ class LoopWatch:
         self.gc_total = [0.0, 0.0, 0.0]
         self.gc_max = [0.0, 0.0, 0.0]
         self._gc_started = 0.0
+        self.by_thread = {"loop": [0, 0.0, 0.0], "other": [0, 0.0, 0.0]}  # count, sum, max
+        self.loop_thread: threading.Thread | None = None  # set by run()
         metrics.describe("clickport_event_loop_lag_seconds", f"How late a {TICK_S:g} s event-loop tick woke")
         metrics.gauge("clickport_event_loop_lag_max_seconds", lambda: self.lag_max)
         for generation in range(3):
@@ -53,6 +58,10 @@ class LoopWatch:
             metrics.gauge(name.format("collections") + "_total", lambda g=generation: self.gc_count[g])
             metrics.gauge(name.format("pause") + "_seconds_sum", lambda g=generation: self.gc_total[g])
             metrics.gauge(name.format("pause") + "_seconds_max", lambda g=generation: self.gc_max[g])
+        for kind, slot in self.by_thread.items():
+            metrics.gauge(f"clickport_gc_collections_{kind}_total", lambda s=slot: s[0])
+            metrics.gauge(f"clickport_gc_pause_{kind}_seconds_sum", lambda s=slot: s[1])
+            metrics.gauge(f"clickport_gc_pause_{kind}_seconds_max", lambda s=slot: s[2])
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -64,8 +73,13 @@ class LoopWatch:
         self.gc_total[generation] += pause
         if pause > self.gc_max[generation]:
             self.gc_max[generation] = pause
+        slot = self.by_thread["loop" if threading.current_thread() is self.loop_thread else "other"]
+        slot[0] += 1
+        slot[1] += pause
+        slot[2] = max(slot[2], pause)
 
     async def run(self) -> None:
+        self.loop_thread = threading.current_thread()
         gc.callbacks.append(self._on_gc)
         loop = asyncio.get_running_loop()
         ticks = 0
