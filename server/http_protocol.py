@@ -35,25 +35,31 @@ def _reply_and_close(protocol: HttpToolsProtocol, status: bytes, message: bytes)
     protocol.transport.close()
 
 
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
 class _HeadWithBody:
     """The transport a request's response cycle writes to: the response head (the cycle's first
-    write after `http.response.start`) is held and sent with the first body write, so a response
-    is one `send`. Everything else passes through to the connection's transport (`100 Continue`,
-    which comes before the head, is written at once; so is the head of a HEAD response, which
-    has no body write)."""
+    write other than `100 Continue`, which uvicorn writes before the head) is held and sent with
+    the first body write, so a response is one `send`. Everything else passes through to the
+    connection's transport (the head of a HEAD response, which has no body write, goes at once).
 
-    __slots__ = ("_transport", "_cycle", "_head", "_head_seen")
+    It holds no reference to its cycle: the cycle holds it, and a reference back would make every
+    request's objects (cycle, scope, headers, events: ≈ 20 per request) a reference cycle that
+    only the garbage collector frees; under drill a those young collections took 15–100 ms of the
+    event loop each (loadtest/results/run2/issue10-rerun/9-gc-*)."""
 
-    def __init__(self, transport, cycle) -> None:
+    __slots__ = ("_transport", "_head", "_head_seen")
+
+    def __init__(self, transport, method: str) -> None:
         self._transport = transport
-        self._cycle = cycle
         self._head: bytes | None = None
-        self._head_seen = cycle.scope["method"] == "HEAD"
+        self._head_seen = method == "HEAD"
 
     def write(self, data: bytes) -> None:
         if self._head is not None:
             data, self._head = self._head + data, None
-        elif not self._head_seen and self._cycle.response_started:
+        elif not self._head_seen and data != _CONTINUE:
             self._head, self._head_seen = data, True
             return
         self._transport.write(data)
@@ -108,7 +114,7 @@ def guarded_protocol(max_header_bytes: int, header_timeout_s: float,
             previous = self.cycle
             super().on_headers_complete()
             if self.cycle is not previous:  # a new request (not a protocol upgrade)
-                self.cycle.transport = _HeadWithBody(self.transport, self.cycle)
+                self.cycle.transport = _HeadWithBody(self.transport, self.cycle.scope["method"])
                 self._requests += 1
                 if self._requests >= max_requests and self.cycle.keep_alive:
                     # Its answer says `connection: close` and the transport closes after it;
