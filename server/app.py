@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,6 @@ from engine.registry import Registry
 from engine.rollups import RollupMaintainer
 from engine.store import Store, StoreConfig
 from server import (
-    gcpolicy,
     lean,
     observability,
     openapi,
@@ -66,20 +66,38 @@ class ClickportApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+GC_THRESHOLDS = (20_000, 10, 10)
+_gc_tuned = False
+
+
+def tune_gc() -> None:
+    """Once per process, after start-up: move everything alive now (modules, parser tables, GeoIP
+    and user-agent data, the registry) out of the collector's reach (`gc.freeze`) and collect the
+    youngest generation less often. Measured under wrk load (issue 12): full collections took
+    70–170 ms each (they walked the start-up heap) and stalled every request in flight; after
+    this none ran in a 15 s run, and the young collections' total time fell by half."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(config: Config | None = None) -> Starlette:
     config = config or Config.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await asyncio.to_thread(_open, app, config)
-        gcpolicy.tune_gc()
+        tune_gc()
         app.state.writer.start()
         app.state.rollups.start()
         background = [
             asyncio.create_task(_refresh_registry(app)),
             asyncio.create_task(_warm_up_sessions(app)),
             asyncio.create_task(app.state.loopwatch.run()),
-            asyncio.create_task(gcpolicy.collect_on_loop()),
         ]
         try:
             yield
