@@ -8,8 +8,9 @@ late it woke (`clickport_event_loop_lag_seconds`, a histogram, and its maximum);
 records each collection's pause per generation (`clickport_gc_pause_gen<N>_seconds_{sum,max}`, the
 collections in `clickport_gc_collections_gen<N>_total`), whichever thread it ran on, and which
 kind of thread ran them (`clickport_gc_pause_{loop,other}_seconds_{sum,max}`,
-`clickport_gc_collections_{loop,other}_total`): a collection started on a lowered background
-thread holds the GIL at that thread's priority (server/gcpolicy.py).
+`clickport_gc_collections_{loop,other}_total`). Drill a (issue 10) used them to rule out a
+suspected cause: collections on lowered background threads were no slower than on the loop; the
+long ones came from every request being a reference cycle (server/http_protocol.py).
 
 It also gives the process's Python threads their names at the OS level (`name_os_threads`:
 without the `clickport-` prefix, e.g. `spool_0`, `insert_0`, `sessions_1`, `query_2`; the main
