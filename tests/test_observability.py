@@ -63,6 +63,7 @@ def test_loop_lag_and_gc_pauses_are_measured(client):
     asyncio.run(stall_once())
     assert watch.lag_max >= 0.2
     assert watch.gc_count[2] >= 1 and watch.gc_max[2] > 0
+    assert watch.by_thread["loop"][0] >= 1  # the collection above ran on the loop's thread
     text = watch.metrics.render()
     assert "clickport_event_loop_lag_seconds_count" in text and "clickport_gc_pause_gen2_seconds_max" in text
     # The running server exports them too.
