@@ -51,7 +51,8 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
-                     lines_per_request: int, fresh: bool = True, progress: bool = True) -> dict:
+                     lines_per_request: int, fresh: bool = True, progress: bool = True,
+                     in_flight: int = 2) -> dict:
     if fresh and os.path.exists(data_dir):
         shutil.rmtree(data_dir)
     token = "cka_" + secrets.token_urlsafe(24)
@@ -65,7 +66,8 @@ def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
                          {"name": "import-bench", "permissions": ["tracker"]}, token=token)["key"]
         cpu0, tree0 = server.cpu_seconds(), tree_cpu_seconds(server.proc.pid)
         server.sample_rss()
-        summary = run_import(server.base, key, file, lines_per_request, progress=progress)
+        summary = run_import(server.base, key, file, lines_per_request, progress=progress,
+                             in_flight=in_flight)
         server.stop_sampling()
         cpu = server.cpu_seconds() - cpu0
         # With CLICKPORT_IMPORT_WORKERS > 0 the parse runs in child processes: count them too.
@@ -89,6 +91,7 @@ def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
         "rejected_count": summary["rejected_count"],
         "requests": summary["requests"],
         "lines_per_request": lines_per_request,
+        "in_flight": in_flight,
         "seconds": summary["seconds"],
         "events_per_s": summary["events_per_s"],
         "stored_per_s": round(summary["stored"] / summary["seconds"]) if summary["seconds"] else None,

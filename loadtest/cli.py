@@ -87,6 +87,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--domain", default="history.example")
     p.add_argument("--timezone", default=None, help="the site's (default: the model site's)")
     p.add_argument("--lines-per-request", type=count, default=50_000)
+    p.add_argument("--in-flight", type=int, default=2, help="requests sent at once (clickport import's)")
     _results(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)
@@ -215,7 +216,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     timezone = args.timezone or TrafficModel().sites[0].timezone
     result = run_import_bench(args.file, os.path.abspath(args.lt_data_dir), args.domain, timezone,
-                              args.lines_per_request, progress=not args.no_progress)
+                              args.lines_per_request, progress=not args.no_progress,
+                              in_flight=args.in_flight)
     result["command"] = command_line()
     path = _save(args.results, "import.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "dropped"}))

@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="a key with tracker permission (default: $CLICKPORT_API_KEY; without one, a "
                         "temporary key is made through the admin API and revoked afterwards)")
     p.add_argument("--lines-per-request", type=int, default=50_000)
+    p.add_argument("--in-flight", type=int, default=2,
+                   help="requests sent at once (numbered parts: the server stores them in file order)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)
     _add_loadtest(sub)
@@ -119,7 +121,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         key, temporary = made["key"], made["prefix"]
     try:
         summary = run_import(args.url, key, args.file, args.lines_per_request,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, in_flight=args.in_flight)
     finally:
         if temporary:
             _admin(args, "DELETE", f"/api/admin/keys/{temporary}")

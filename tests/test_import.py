@@ -237,3 +237,51 @@ def test_parsing_in_worker_processes_gives_the_same_import(client, app, new_site
     assert workers[0] == inline[0] and [e["line"] for e in inline[0]["rejected"]] == [61, 162]
     assert inline[0]["stored"] == len(inline[1]) > 300
     assert workers[1] == inline[1] and workers[2] == inline[2]
+
+
+def test_numbered_parts_sent_together_store_as_if_sent_in_order(client, app, new_site, history):
+    """`x-import-part`: parts of one import run at once (the last part first here) and store in
+    their order: the same rows and sessions as the requests sent one after another."""
+    import threading
+
+    parts = [b"".join(history[i:i + 100]) for i in range(0, len(history), 100)]
+    in_order, together = new_site("Europe/Berlin"), new_site("Europe/Berlin")
+    for body in parts:
+        assert _import(client, in_order, body).status_code == 200
+    importer, site = app.state.importer, app.state.registry.site(together.site_id)
+    now = dt.datetime.now(dt.UTC)
+    answers: dict[int, dict] = {}
+
+    def send(number: int) -> None:
+        part = ("parts-test", number, "x-import-part")
+        answers[number] = importer.run(site, parts[number - 1], now, None, part).as_dict()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(parts), 0, -1)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # every later part is waiting before part 1 starts
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == list(range(1, len(parts) + 1)) and len(parts) >= 4
+    assert _rows(app, together) == _rows(app, in_order) and _shape(app, together) == _shape(app, in_order)
+
+
+def test_a_part_after_a_failed_one_is_refused_until_that_one_is_re_sent(client, app, new_site, history):
+    site = new_site()
+    first, second = b"".join(history[:100]), b"".join(history[100:200])
+
+    def part(body: bytes, n: int, value: str | None = None):
+        return _import(client, site, body, **{"x-import-part": value or f"run-1/{n}"})
+
+    bad = _import(client, site, first, **{"x-import-part": "run-1/1", "Content-Encoding": "br"})
+    assert bad.status_code == 415  # refused before it ran
+    refused = part(second, 2)
+    assert refused.status_code == 409 and "x-import-part" in refused.json()["message"]
+    assert "part 1" in refused.json()["message"] and _rows(app, site) == []
+    assert part(first, 1).status_code == 200
+    stored = len(_rows(app, site))
+    assert part(second, 2).status_code == 200 and len(_rows(app, site)) > stored
+    assert part(first, 1).status_code == 200 and part(second, 2).status_code == 200  # re-sends
+    for value in ("run-1", "/3", "run 1/1", "run-1/0", "run-1/x", "a" * 65 + "/1"):
+        r = part(first, 0, value)
+        assert r.status_code == 400 and r.json()["message"].startswith("x-import-part:"), value

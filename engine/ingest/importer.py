@@ -21,6 +21,11 @@ and `user_agent`. The rules (SPEC §8, docs/import.md):
   every block is inserted with a deduplication token that is the hash of its bytes, and ClickHouse
   skips a block it has seen (within its deduplication window: the last 10,000 inserts per table).
 - Durable like /api/event: the answer comes after the engine has committed every block.
+- Parts: a client may send the requests of one import concurrently if it numbers them (`part`:
+  the import's id and the request's number from 1). Each part is parsed at once, and waits for
+  its turn (the previous part committed) only for sessions, rows and inserts, so it sees the
+  sessions of every earlier part exactly as if they had been sent one after another, while its
+  parse overlaps the previous part's work (`clickport import` keeps two in flight).
 
 Two stages: decoding, validation, drop rules and visitor ids per line need no shared state and run
 in worker processes for large requests (`engine.ingest.importparse`); sessions, rows and inserts
@@ -34,11 +39,13 @@ import datetime as dt
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.enrich.geo import GeoLocator
+from engine.errors import FieldError
 from engine.ingest.identity import MAX_SESSION_ID, VisitorHasher
 from engine.ingest.importparse import ParsedLine, ParsePool
 from engine.ingest.pipeline import engagement_row, event_row, session_attrs
@@ -48,6 +55,7 @@ from engine.sites import Site
 from engine.store import Store
 
 MAX_LISTED_REJECTIONS = 100
+PART_WAIT_S = 300.0  # how long a numbered part waits for the previous one before a 409
 BLOCK_ROWS = 25_000  # rows per insert: big enough to be cheap, small enough to overlap Python work
 _NO_VISIT = ("page_visit_id: no page visit with this id (send its pageview, with the same "
              "page_visit_id, earlier in the import, or use an id the server returned)")
@@ -71,6 +79,27 @@ class ImportResult:
                 "rejected_count": self.rejected_count, "lines": self.lines}
 
 
+class PartOutOfOrder(FieldError):
+    """A numbered part that may not store: the part before it failed, or never came."""
+
+    def __init__(self, header: str, import_id: str, number: int, failed: int | None):
+        why = (f"part {failed} of this import failed: re-send it, then this one" if failed is not None
+               else f"part {number - 1} did not arrive and store within {PART_WAIT_S:.0f} s: send every "
+                    "part, numbered from 1")
+        super().__init__(header, f"import {import_id!r}, part {number} was not stored, as {why}",
+                         status=409)
+
+
+@dataclass
+class _Parts:
+    """The turn of one numbered import: the next part that may store, and the first that failed."""
+
+    next: int = 1
+    failed: int | None = None
+    used: float = 0.0
+    turn: threading.Condition = field(default_factory=threading.Condition)
+
+
 class Importer:
     """One per server. `run` is synchronous (call it from a worker thread)."""
 
@@ -83,6 +112,7 @@ class Importer:
         self.parser = ParsePool(secret, hasher, workers=parse_workers)
         self._site_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._parts: dict[tuple[int, str], _Parts] = {}
         self.stored_rows = 0
         # Called after each committed block (seconds, rows, payload), from the inserting thread:
         # the importer's "after insert" point, like BatchWriter._after_insert for live events.
@@ -92,8 +122,66 @@ class Importer:
         with self._locks_guard:
             return self._site_locks.setdefault(site_id, threading.Lock())
 
+    def _parts_of(self, site_id: int, import_id: str) -> _Parts:
+        with self._locks_guard:
+            now = time.monotonic()
+            for key in [k for k, v in self._parts.items() if now - v.used > 2 * PART_WAIT_S]:
+                del self._parts[key]
+            parts = self._parts.setdefault((site_id, import_id), _Parts())
+            parts.used = now
+            return parts
+
+    def part_failed(self, site_id: int, part: tuple[str, int, str] | None) -> None:
+        """A numbered part that will not store (refused before it ran, or failed): the parts after
+        it are refused too (409) until it is re-sent and stored, so none of them stores sessions
+        that would differ from those of an import sent in order."""
+        if part is None:
+            return
+        parts = self._parts_of(site_id, part[0])
+        with parts.turn:
+            if parts.next <= part[1]:
+                parts.failed = part[1] if parts.failed is None else min(parts.failed, part[1])
+            parts.turn.notify_all()
+
+    @contextmanager
+    def _turn(self, site_id: int, part: tuple[str, int, str] | None) -> Iterator[None]:
+        """One import per site at a time; a numbered part (import id, number, header name for
+        errors) also waits until every part before it has stored (a re-sent earlier part does not
+        wait). The next part's turn comes when this one has stored."""
+        if part is None:
+            with self.site_lock(site_id):
+                yield
+            return
+        import_id, number, header = part
+        parts = self._parts_of(site_id, import_id)
+        with parts.turn:
+            def ready() -> bool:
+                return parts.next >= number or (parts.failed is not None and parts.failed < number)
+
+            if not parts.turn.wait_for(ready, timeout=PART_WAIT_S) or parts.next < number:
+                raise PartOutOfOrder(header, import_id, number, parts.failed)
+        with self.site_lock(site_id):
+            yield
+        with parts.turn:
+            parts.next = max(parts.next, number + 1)
+            if parts.failed == number:
+                parts.failed = None
+            parts.used = time.monotonic()
+            parts.turn.notify_all()
+
     def run(self, site: Site, data: bytes, now: dt.datetime,
-            progress: Callable[[int], None] | None = None) -> ImportResult:
+            progress: Callable[[int], None] | None = None,
+            part: tuple[str, int, str] | None = None) -> ImportResult:
+        """`part`: (import id, part number from 1, the header it came in) of a numbered part."""
+        try:
+            return self._run(site, data, now, progress, part)
+        except BaseException:
+            self.part_failed(site.site_id, part)
+            raise
+
+    def _run(self, site: Site, data: bytes, now: dt.datetime,
+             progress: Callable[[int], None] | None,
+             part: tuple[str, int, str] | None) -> ImportResult:
         result = ImportResult()
         lines: list[ParsedLine] = []
         for chunk in self.parser.parse(data, now, site.site_id, site.tz):  # in line order
@@ -105,7 +193,7 @@ class Importer:
             lines += chunk.accepted
         lines.sort(key=lambda item: (item.moment, item.number))
         # One import per site at a time: each request sees the sessions of the previous one.
-        with self.site_lock(site.site_id):
+        with self._turn(site.site_id, part):
             self._import(site, lines, result, progress)
         return result
 

@@ -5,7 +5,10 @@ process and of its parse worker processes, and the wall time spent parsing, in s
 (the inserts overlapping it), waiting for the last insert, and looking up stored sessions.
 
     cd <tree> && CLICKPORT_IMPORT_WORKERS=0 .venv/bin/python \
-        loadtest/results/run2/ingest/session4/inprocess_import.py 50000 3
+        loadtest/results/run2/ingest/session4/inprocess_import.py 50000 3 [SITES]
+
+SITES=2: two sites import at once (each its own stream of R requests, as two `clickport import`
+runs would): what overlapping one request's parse with another's last insert would give.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def children_cpu() -> float:
     return total
 
 
-async def main(n: int, rounds: int) -> None:
+async def main(n: int, rounds: int, sites: int) -> None:
     with gzip.open("data/history-1M.ndjson.gz", "rb") as handle:
         chunks = [b"".join(line for _, line in zip(range(n), handle, strict=False))
                   for _ in range(rounds + 1)]
@@ -67,6 +70,8 @@ async def main(n: int, rounds: int) -> None:
     while not sent:
         await asyncio.sleep(0.05)
     site = await asyncio.to_thread(app.state.registry.create_site, "history.example", "Europe/Berlin")
+    others = [await asyncio.to_thread(app.state.registry.create_site, f"history{i}.example", "Europe/Berlin")
+              for i in range(1, sites)]
     importer = app.state.importer
     spent = {"parse": 0.0, "sessions+rows": 0.0, "last insert": 0.0, "stored sessions": 0.0}
 
@@ -85,14 +90,15 @@ async def main(n: int, rounds: int) -> None:
     importer._stored_sessions = timed("stored sessions", importer._stored_sessions)
     importer_module._BlockInserter.finish = timed("last insert", importer_module._BlockInserter.finish)
     cpu0, workers0, started = proc_cpu(os.getpid()), children_cpu(), time.perf_counter()
-    lines = 0
-    for chunk in chunks[1:]:
-        result = await asyncio.to_thread(importer.run, site, chunk, dt.datetime.now(dt.UTC))
-        lines += result.lines
+    def stream(target) -> int:
+        return sum(importer.run(target, chunk, dt.datetime.now(dt.UTC)).lines for chunk in chunks[1:])
+
+    lines = sum(await asyncio.gather(*(asyncio.to_thread(stream, s) for s in [site, *others])))
     wall = time.perf_counter() - started
     cpu, workers = proc_cpu(os.getpid()) - cpu0, children_cpu() - workers0
     spent["sessions+rows"] -= spent["last insert"] + spent["stored sessions"]
-    print(f"workers={importer.parser.workers}: {lines} lines in {wall:.2f} s = {lines / wall:,.0f} lines/s; "
+    print(f"workers={importer.parser.workers}, sites={sites}: {lines} lines in {wall:.2f} s = "
+          f"{lines / wall:,.0f} lines/s; "
           f"CPU per line: this process {cpu / lines * 1e6:.1f} µs, "
           f"parse workers {workers / lines * 1e6:.1f} µs "
           f"(cores busy {(cpu + workers) / wall:.2f}); wall per line: "
@@ -104,4 +110,4 @@ async def main(n: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1))
