@@ -211,6 +211,7 @@ def run_reports(data_dir: str, repeat: int = 20, site_ref: str = "largest", log=
                 # CPU time of the whole process (the embedded engine's threads included): what
                 # the query costs whatever else runs on the box; wall time ≈ cpu / threads used.
                 results[variant]["cpu_p50_ms"] = _timings(cpu[variant])["p50_ms"]
+                results[variant]["runs_ms"] = [round(ms, 1) for ms in runs[variant]]  # in run order
                 same = None
                 if variant != name:
                     same = answers[variant] == answers[name]
