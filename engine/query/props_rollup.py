@@ -31,6 +31,14 @@ existed get theirs from the maintenance job under a fresh version each time (eng
 
 The "(none)" row of key K on a day whose contained sessions never carry K is every contained session
 of the day (key '', value '(none)').
+
+A marker also names the day's ``crossers_from`` (schema/0017): the earliest start of a session with
+an event on the day, at most its midnight. The merged sessions of the crossers that started before
+the range are read from the sessions table from there on, without reading the crossers for it at
+query time (markers written before that column read as unknown: then they are).
+
+props.py runs such a query as two statements at once (compile.Split): the day rows, and the other
+sessions' rows joined to their merged sessions.
 """
 
 from __future__ import annotations
