@@ -54,8 +54,9 @@ SESSION_EVENTS_ENABLED = True
 # With filters: the set of the matching sessions (hundreds of thousands of ids over 30 days of a
 # large site) is used to filter the rows as they are read, not for index analysis: the id is the
 # third column of session_events' key (after the session start), so the set prunes no granule,
-# but building and checking it against every mark first took ≈ 90 ms of ≈ 320 ms on the
-# 100M-event store (loadtest/results/run2/reports-issue13-d100/split/).
+# but building and checking it against every mark first took ≈ 40 ms of 265 ms on the quiet
+# 100M-event store (≈ 90 of 320 ms under other load; loadtest/results/run2/reports-issue13-d100/
+# split/probe.txt).
 FILTERED_SETTINGS = {"use_index_for_in_with_subqueries": 0}
 
 

@@ -81,8 +81,9 @@ ENTRY_EXIT = ("entry_page", "exit_page")
 SESSION_METRICS = ("bounce_rate", "avg_duration", "views_per_visit", "clickers", "avg_scroll")
 # For the statements of a breakdown answered partly by the day rows: the engine's join runtime
 # filters (a filter built from the joined merged sessions, applied to the per-session rows)
-# serialise the two sides of the join; without them the event-row part took 25–45 ms less on the
-# 100M-event store (loadtest/results/run2/reports-issue13-d100/split/).
+# serialise the two sides of the join; without them the event-row part took 10–12 ms less on the
+# 100M-event store, quiet (25–45 ms less under other load; loadtest/results/run2/
+# reports-issue13-d100/split/probe.txt).
 SPLIT_SETTINGS = {"enable_join_runtime_filters": 0}
 NONE = literal(NONE_LABEL)
 
