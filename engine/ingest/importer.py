@@ -27,10 +27,10 @@ and `user_agent`. The rules (SPEC §8, docs/import.md):
   sessions of every earlier part exactly as if they had been sent one after another, while its
   parse overlaps the previous part's work (`clickport import` keeps two in flight).
 
-Two stages: decoding, validation, drop rules and visitor ids per line need no shared state and run
-in worker processes for large requests (`engine.ingest.importparse`); sessions, rows and inserts
-then run on one thread in timestamp order, with the engine inserting one block while the next is
-built.
+Two stages: decoding, validation, drop rules and visitor ids per line need no shared state
+(`engine.ingest.importparse`: in the request's thread, or in worker processes if configured);
+sessions, rows and inserts then run on one thread in timestamp order, with the engine inserting one
+block while the next is built.
 """
 
 from __future__ import annotations
