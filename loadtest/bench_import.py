@@ -52,7 +52,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
                      lines_per_request: int, fresh: bool = True, progress: bool = True,
-                     in_flight: int = 2) -> dict:
+                     in_flight: int = 1) -> dict:
     if fresh and os.path.exists(data_dir):
         shutil.rmtree(data_dir)
     token = "cka_" + secrets.token_urlsafe(24)

@@ -87,7 +87,7 @@ def add_subcommands(sub) -> None:
     p.add_argument("--domain", default="history.example")
     p.add_argument("--timezone", default=None, help="the site's (default: the model site's)")
     p.add_argument("--lines-per-request", type=count, default=50_000)
-    p.add_argument("--in-flight", type=int, default=2, help="requests sent at once (clickport import's)")
+    p.add_argument("--in-flight", type=int, default=1, help="requests sent at once (clickport import's)")
     _results(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)

@@ -103,8 +103,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a key with tracker permission (default: $CLICKPORT_API_KEY; without one, a "
                         "temporary key is made through the admin API and revoked afterwards)")
     p.add_argument("--lines-per-request", type=int, default=50_000)
-    p.add_argument("--in-flight", type=int, default=2,
-                   help="requests sent at once (numbered parts: the server stores them in file order)")
+    p.add_argument("--in-flight", type=int, default=1,
+                   help="requests sent at once (numbered parts: the server stores them in file order; "
+                        "2 measured +2.5%% events/s and +70–300 MiB server RSS on 2 cores)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)
     _add_loadtest(sub)

@@ -82,7 +82,7 @@ def _prefetched(chunks: Iterator[tuple[int, bytes, int]], compress: bool):
 
 
 def run_import(url: str, key: str, path: str, lines_per_request: int = 50_000,
-               progress: bool = True, compress: bool | None = None, in_flight: int = 2) -> dict[str, Any]:
+               progress: bool = True, compress: bool | None = None, in_flight: int = 1) -> dict[str, Any]:
     if compress is None:
         compress = (urlparse(url).hostname or "") not in LOOPBACK
     total_bytes = os.path.getsize(path)

@@ -25,7 +25,7 @@ and `user_agent`. The rules (SPEC §8, docs/import.md):
   the import's id and the request's number from 1). Each part is parsed at once, and waits for
   its turn (the previous part committed) only for sessions, rows and inserts, so it sees the
   sessions of every earlier part exactly as if they had been sent one after another, while its
-  parse overlaps the previous part's work (`clickport import` keeps two in flight).
+  parse overlaps the previous part's work (`clickport import --in-flight 2`).
 
 Two stages: decoding, validation, drop rules and visitor ids per line need no shared state
 (`engine.ingest.importparse`: in the request's thread, or in worker processes if configured);
