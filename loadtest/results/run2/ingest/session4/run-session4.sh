@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12, session 4: the quiet-window measurements (run from /work/wt12; /work/bench/QUIET.12 held).
 #   bash loadtest/results/run2/ingest/session4/run-session4.sh STEP...
-# Steps: after-1M after-1M-seq after-5M before-1M stages inprocess. (after-1M and after-5M ran when
+# Steps: after-1M after-1M-seq after-5M after-5M-seq before-1M stages inprocess. (after-1M and after-5M ran when
 # the client's default was 2 parts in flight: the flag now says so.) "before" is main at a3f0a7d (this
 # session's start) unpacked in /tmp/wt12-before (git archive a3f0a7d | tar -x; data/ linked to
 # /work/wt12/data). Same venv, GeoIP database and history files for all. Each step samples
@@ -31,6 +31,7 @@ for step in "$@"; do
     after-1M) run_import /work/wt12 "$HERE/import-1M" data/history-1M.ndjson.gz --in-flight 2 ;;
     after-1M-seq) run_import /work/wt12 "$HERE/import-1M-in-flight-1" data/history-1M.ndjson.gz --in-flight 1 ;;
     after-5M) run_import /work/wt12 "$HERE/import-5M" data/history-5M.ndjson.gz --in-flight 2 ;;
+    after-5M-seq) run_import /work/wt12 "$HERE/import-5M-in-flight-1" data/history-5M.ndjson.gz --in-flight 1 ;;
     before-1M) run_import /tmp/wt12-before "$HERE/import-1M-before" data/history-1M.ndjson.gz ;;
     stages)
       s=$(sample "$HERE"); (cd /work/wt12 && $PY "$HERE/stage_costs.py" 100000) > "$HERE/stage_costs.txt" 2>&1; kill "$s" ;;
