@@ -26,8 +26,7 @@ sys.path.insert(0, os.getcwd())
 os.environ.setdefault("CLICKPORT_GEOIP_PATH", os.path.abspath("data/geo/dbip-city-lite.mmdb"))
 
 import engine.ingest.importer as importer_module  # noqa: E402
-from server.app import create_app  # noqa: E402
-from server.config import Config  # noqa: E402
+from loadtest.inprocess import running_app  # noqa: E402
 
 
 def proc_cpu(pid: int | str) -> float:
@@ -57,18 +56,12 @@ async def main(n: int, rounds: int, sites: int) -> None:
         chunks = [b"".join(line for _, line in zip(range(n), handle, strict=False))
                   for _ in range(rounds + 1)]
     data_dir = tempfile.mkdtemp(prefix="inprocess-import-")
-    app = create_app(Config.from_env(data_dir=data_dir, admin_token="tok"))
-    inbox: asyncio.Queue = asyncio.Queue()
-    sent: list[dict] = []
+    async with running_app(data_dir) as app:
+        await measure(app, chunks, sites)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
-    async def lifespan_send(message: dict) -> None:
-        sent.append(message)
 
-    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                   inbox.get, lifespan_send))
-    await inbox.put({"type": "lifespan.startup"})
-    while not sent:
-        await asyncio.sleep(0.05)
+async def measure(app, chunks: list[bytes], sites: int) -> None:
     site = await asyncio.to_thread(app.state.registry.create_site, "history.example", "Europe/Berlin")
     others = [await asyncio.to_thread(app.state.registry.create_site, f"history{i}.example", "Europe/Berlin")
               for i in range(1, sites)]
@@ -104,9 +97,6 @@ async def main(n: int, rounds: int, sites: int) -> None:
           f"(cores busy {(cpu + workers) / wall:.2f}); wall per line: "
           + ", ".join(f"{name} {seconds / lines * 1e6:.1f} µs" for name, seconds in spent.items()),
           flush=True)
-    await inbox.put({"type": "lifespan.shutdown"})
-    await task
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
