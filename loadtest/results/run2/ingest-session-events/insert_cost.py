@@ -32,34 +32,20 @@ def capture() -> None:
     import datetime as dt
     import gzip
 
-    from server.app import create_app
-    from server.config import Config
+    from loadtest.inprocess import running_app
 
     async def run() -> None:
         os.makedirs(OUT, exist_ok=True)
         with gzip.open(HISTORY, "rb") as handle:
             data = b"".join(line for _, line in zip(range(50_000), handle, strict=False))
-        app = create_app(Config.from_env(data_dir=tempfile.mkdtemp(), admin_token="tok"))
-        inbox: asyncio.Queue = asyncio.Queue()
-        sent: list = []
-
-        async def lifespan_send(message: dict) -> None:
-            sent.append(message)
-
-        task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                       inbox.get, lifespan_send))
-        await inbox.put({"type": "lifespan.startup"})
-        while not sent:
-            await asyncio.sleep(0.05)
-        site = app.state.registry.create_site("history.example", "Europe/Berlin")
-        blocks: list[bytes] = []
-        app.state.importer.on_insert = lambda seconds, rows, payload: blocks.append(payload)
-        await asyncio.to_thread(app.state.importer.run, site, data, dt.datetime.now(dt.UTC))
+        async with running_app(tempfile.mkdtemp()) as app:
+            site = app.state.registry.create_site("history.example", "Europe/Berlin")
+            blocks: list[bytes] = []
+            app.state.importer.on_insert = lambda seconds, rows, payload: blocks.append(payload)
+            await asyncio.to_thread(app.state.importer.run, site, data, dt.datetime.now(dt.UTC))
         for i, block in enumerate(blocks):
             with open(f"{OUT}/block{i}.jsonl", "wb") as handle:
                 handle.write(block)
-        await inbox.put({"type": "lifespan.shutdown"})
-        await task
 
     asyncio.run(run())
 
