@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import io
 import os
 import pstats
@@ -30,8 +31,8 @@ import orjson
 
 sys.path.insert(0, os.getcwd())
 
-from server.app import create_app  # noqa: E402
-from server.config import Config  # noqa: E402
+from loadtest import inprocess  # noqa: E402
+from loadtest.inprocess import running_app  # noqa: E402
 
 UA = (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
       b"Chrome/124.0.0.0 Safari/537.36")
@@ -40,36 +41,13 @@ DOMAIN = "forged.example"
 
 async def main(n: int) -> None:
     data_dir = tempfile.mkdtemp(prefix="profile-forged-")
-    app = create_app(Config.from_env(data_dir=data_dir, admin_token="profile-admin-token-0123"))
+    async with running_app(data_dir, "profile-admin-token-0123") as app:
+        await measure(app, n)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
-    async def call(method: str, path: str, body: bytes = b"", headers=()) -> list[dict]:
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        out: list[dict] = []
 
-        async def receive() -> dict:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            out.append(message)
-
-        scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
-                 "query_string": b"", "headers": [(b"content-length", str(len(body)).encode()), *headers],
-                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "scheme": "http",
-                 "http_version": "1.1", "root_path": "", "state": {}}
-        await app(scope, receive, send)
-        return out
-
-    inbox: asyncio.Queue = asyncio.Queue()
-    sent: list[dict] = []
-
-    async def lifespan_send(message: dict) -> None:
-        sent.append(message)
-
-    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                       inbox.get, lifespan_send))
-    await inbox.put({"type": "lifespan.startup"})
-    while not sent:
-        await asyncio.sleep(0.05)
+async def measure(app, n: int) -> None:
+    call = functools.partial(inprocess.call, app)
     admin = [(b"authorization", b"Bearer profile-admin-token-0123"), (b"content-type", b"application/json")]
     created = await call("POST", "/api/admin/sites", orjson.dumps({"domain": DOMAIN}), admin)
     site = orjson.loads(created[1]["body"])
@@ -124,9 +102,6 @@ async def main(n: int) -> None:
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
         print(f"\n=== cProfile, {kind} ===")
         print(text.getvalue().replace(os.getcwd() + "/", ""))
-    await inbox.put({"type": "lifespan.shutdown"})
-    await lifespan
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

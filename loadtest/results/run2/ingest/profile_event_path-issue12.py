@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import io
 import os
 import pstats
@@ -25,8 +26,8 @@ import orjson
 sys.path.insert(0, os.getcwd())
 os.environ.setdefault("CLICKPORT_GEOIP_PATH", "/work/wt12/data/geo/dbip-city-lite.mmdb")
 
-from server.app import create_app  # noqa: E402
-from server.config import Config  # noqa: E402
+from loadtest import inprocess  # noqa: E402
+from loadtest.inprocess import running_app  # noqa: E402
 
 UA = (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
       b"Chrome/131.0.0.0 Safari/537.36")
@@ -34,36 +35,13 @@ UA = (b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, lik
 
 async def main(n: int) -> None:
     data_dir = tempfile.mkdtemp(prefix="profile-event-")
-    app = create_app(Config.from_env(data_dir=data_dir, admin_token="tok"))
+    async with running_app(data_dir, "tok") as app:
+        await measure(app, n)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
-    async def call(method: str, path: str, body: bytes = b"", headers=()) -> list[dict]:
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        out: list[dict] = []
 
-        async def receive() -> dict:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            out.append(message)
-
-        scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
-                 "query_string": b"", "headers": [(b"content-length", str(len(body)).encode()), *headers],
-                 "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "scheme": "http",
-                 "http_version": "1.1", "root_path": "", "state": {}}
-        await app(scope, receive, send)
-        return out
-
-    inbox: asyncio.Queue = asyncio.Queue()
-    sent: list[dict] = []
-
-    async def lifespan_send(message: dict) -> None:
-        sent.append(message)
-
-    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                       inbox.get, lifespan_send))
-    await inbox.put({"type": "lifespan.startup"})
-    while not sent:
-        await asyncio.sleep(0.05)
+async def measure(app, n: int) -> None:
+    call = functools.partial(inprocess.call, app)
     admin = [(b"authorization", b"Bearer tok"), (b"content-type", b"application/json")]
     created = await call("POST", "/api/admin/sites", b'{"domain": "profile.example"}', admin)
     site = orjson.loads(created[1]["body"])
@@ -93,9 +71,6 @@ async def main(n: int) -> None:
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
     print(text.getvalue().replace(os.getcwd() + "/", ""))
-    await inbox.put({"type": "lifespan.shutdown"})
-    await lifespan
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ import orjson
 sys.path.insert(0, os.getcwd())
 os.environ.setdefault("CLICKPORT_GEOIP_PATH", "/work/wt12/data/geo/dbip-city-lite.mmdb")
 
-from server.app import create_app  # noqa: E402
-from server.config import Config  # noqa: E402
+from loadtest.inprocess import running_app  # noqa: E402
 
 
 async def main(path: str, n: int, rounds: int, profile: bool) -> None:
@@ -37,18 +36,12 @@ async def main(path: str, n: int, rounds: int, profile: bool) -> None:
         for _ in range(rounds):
             chunks.append(b"".join(line for _, line in zip(range(n), handle, strict=False)))
     data_dir = tempfile.mkdtemp(prefix="profile-import-")
-    app = create_app(Config.from_env(data_dir=data_dir, admin_token="tok"))
-    inbox: asyncio.Queue = asyncio.Queue()
-    sent: list[dict] = []
+    async with running_app(data_dir) as app:
+        await measure(app, chunks, rounds, profile)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
-    async def lifespan_send(message: dict) -> None:
-        sent.append(message)
 
-    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                                       inbox.get, lifespan_send))
-    await inbox.put({"type": "lifespan.startup"})
-    while not sent:
-        await asyncio.sleep(0.05)
+async def measure(app, chunks: list[bytes], rounds: int, profile: bool) -> None:
     state = app.state
     domain = orjson.loads(chunks[0].split(b"\n", 1)[0]).get("domain") or "history.example"
     site = await asyncio.to_thread(state.registry.create_site, domain, "Europe/Berlin")
@@ -82,9 +75,6 @@ async def main(path: str, n: int, rounds: int, profile: bool) -> None:
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
         print(text.getvalue().replace(os.getcwd() + "/", ""))
-    await inbox.put({"type": "lifespan.shutdown"})
-    await lifespan
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
