@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.store import QueryLimitError
-from loadtest.seed import read_manifest
+from loadtest.seed import manifest_site, read_manifest
 
 DT64 = "DateTime64(3, 'UTC')"
 SESSION_ATTRS = ("source", "channel", "referrer_url", "utm_source", "utm_medium", "utm_campaign",
@@ -683,17 +683,13 @@ def run_bench(data_dir: str, repeat: int = 7, raw_repeat: int = 3, site_ref: str
               only: set[str] | None = None, skip_raw: bool = False, skip_ranges: bool = False,
               log=print) -> dict:
     from engine.query.realtime import realtime_sync
-    from engine.sites import Site
     from loadtest.seed import open_bench_store
 
     manifest = read_manifest(data_dir)
     if not manifest:
         raise SystemExit(f"no loadtest manifest in {data_dir}: run `clickport loadtest seed` first")
     sites = manifest["sites"]
-    if site_ref == "largest":
-        chosen = max(sites, key=lambda s: s.get("events", 0))
-    else:
-        chosen = next(s for s in sites if str(s["site_id"]) == site_ref or s["domain"] == site_ref)
+    site = manifest_site(manifest, site_ref)
     t0 = time.perf_counter()
     store = open_bench_store(data_dir)  # applies pending migrations (a new rollup backfills here)
     log(f"store open + migrations: {time.perf_counter() - t0:.1f} s")
@@ -704,13 +700,12 @@ def run_bench(data_dir: str, repeat: int = 7, raw_repeat: int = 3, site_ref: str
         sealed = seal_all(store, [(s["site_id"], s["timezone"]) for s in sites], progress=log)
         seal_s = time.perf_counter() - t0
         log(f"rollups: sealed {sealed} site-days in {seal_s:.1f} s")
-        site = Site(chosen["site_id"], chosen["domain"], chosen["timezone"])
         now = dt.datetime.fromisoformat(manifest["seeded_until"])
         bench = Bench(store, site, now, log)
         facts = store_facts(store, site.site_id)
         log(f"site {site.domain} (id {site.site_id}): {facts['site_events']:,} events of "
             f"{facts['events']['rows']:,}; rollup table: {bench.rollup}; now = {now.isoformat()}")
-        result: dict = {"data_dir": os.path.abspath(data_dir), "site": {k: chosen[k] for k in (
+        result: dict = {"data_dir": os.path.abspath(data_dir), "site": {k: getattr(site, k) for k in (
             "site_id", "domain", "timezone")}, "now": now.isoformat(), "store": facts,
             "repeat": repeat, "raw_repeat": raw_repeat, "rollup_table": bench.rollup, "queries": [],
             "ranges": [], "rollup_seal": {"site_days": sealed, "seconds": round(seal_s, 1)}}

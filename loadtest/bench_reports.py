@@ -31,7 +31,7 @@ import json
 import time
 from typing import Any
 
-from loadtest.seed import read_manifest
+from loadtest.seed import manifest_site, read_manifest
 
 PROPS_TARGET_MS = 200
 FUNNEL_TARGET_MS = 500
@@ -89,7 +89,6 @@ def run_reports(data_dir: str, repeat: int = 20, site_ref: str = "largest", log=
     from engine.query.funnel import funnel_sync
     from engine.query.periods import resolve_range
     from engine.query.props import prop_keys_sync
-    from engine.sites import Site
     from loadtest.bench_query import store_facts
     from loadtest.seed import open_bench_store
 
@@ -98,14 +97,11 @@ def run_reports(data_dir: str, repeat: int = 20, site_ref: str = "largest", log=
     manifest = read_manifest(data_dir)
     if not manifest:
         raise SystemExit(f"no loadtest manifest in {data_dir}: run `clickport loadtest seed` first")
-    sites = manifest["sites"]
-    chosen = (max(sites, key=lambda s: s.get("events", 0)) if site_ref == "largest" else
-              next(s for s in sites if str(s["site_id"]) == site_ref or s["domain"] == site_ref))
+    site = manifest_site(manifest, site_ref)
     t0 = time.perf_counter()
     store = open_bench_store(data_dir)  # applies pending migrations (event_props backfills here)
     log(f"store open + migrations: {time.perf_counter() - t0:.1f} s")
     try:
-        site = Site(chosen["site_id"], chosen["domain"], chosen["timezone"])
         now = dt.datetime.fromisoformat(manifest["seeded_until"])
         settings = run_mod.settings(store)
         rng = resolve_range("30d", None, site.timezone, now)
@@ -230,7 +226,7 @@ def run_reports(data_dir: str, repeat: int = 20, site_ref: str = "largest", log=
         worst_funnel = max(((results[n]["p95_ms"], n) for n in queries if n.startswith("funnel_")),
                            default=(None, None))
         return {
-            "data_dir": data_dir, "site": {k: chosen[k] for k in ("site_id", "domain", "timezone")},
+            "data_dir": data_dir, "site": {k: getattr(site, k) for k in ("site_id", "domain", "timezone")},
             "now": now.isoformat(), "range": {"start": rng.start.isoformat(), "end": rng.end.isoformat()},
             "repeat": repeat, "facts": facts, "prop_key": top_key, "prop_value": top_value,
             "funnels": funnels, "answers": {k: v for k, v in answers.items() if "@" not in k},

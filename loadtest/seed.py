@@ -490,6 +490,17 @@ def read_manifest(data_dir: str) -> dict | None:
         return None
 
 
+def manifest_site(manifest: dict, site_ref: str = "largest"):
+    """The seeded site a benchmark reads: the one with the most events, or the one named by id or
+    domain; an `engine.sites.Site`."""
+    from engine.sites import Site
+
+    sites = manifest["sites"]
+    chosen = (max(sites, key=lambda s: s.get("events", 0)) if site_ref == "largest" else
+              next(s for s in sites if str(s["site_id"]) == site_ref or s["domain"] == site_ref))
+    return Site(chosen["site_id"], chosen["domain"], chosen["timezone"])
+
+
 def write_manifest(data_dir: str, manifest: dict) -> str:
     path = os.path.join(data_dir, MANIFEST)
     tmp = path + ".tmp"

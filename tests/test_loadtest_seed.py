@@ -112,6 +112,11 @@ def test_a_live_event_joins_a_seeded_session(seeded, client, app):
 def test_the_query_api_reads_the_seeded_site(seeded, client):
     result, manifest, store = seeded
     site = max(manifest["sites"], key=lambda s: s["events"])
+    from loadtest.seed import manifest_site  # the benchmarks' choice of site: the same one
+    assert manifest_site(manifest).site_id == site["site_id"]
+    other = min(manifest["sites"], key=lambda s: s["events"])
+    assert manifest_site(manifest, other["domain"]).site_id == other["site_id"]
+    assert manifest_site(manifest, str(other["site_id"])).domain == other["domain"]
     (pageviews,) = store.rows("SELECT countIf(type = 'pageview') FROM events WHERE site_id = {s:UInt32}",
                               {"s": site["site_id"]})[0]  # the live event of the test above included
     body = {"metrics": ["pageviews", "visitors", "bounce_rate"],

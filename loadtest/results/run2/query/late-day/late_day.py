@@ -10,15 +10,13 @@ import time
 
 sys.path.insert(0, os.getcwd())
 from engine.query.run import run_query_sync  # noqa: E402
-from engine.sites import Site  # noqa: E402
 from loadtest.bench_query import dashboard, read_manifest  # noqa: E402
-from loadtest.seed import open_bench_store  # noqa: E402
+from loadtest.seed import manifest_site, open_bench_store  # noqa: E402
 
 D = "/work/bench/d100"
 manifest = read_manifest(D)
-largest = max(manifest["sites"], key=lambda s: s.get("events", 0))
 store = open_bench_store(D)
-site = Site(largest["site_id"], largest["domain"], largest["timezone"])
+site = manifest_site(manifest)
 print("load", os.getloadavg())
 NOWS = (("10:38 (bench)", dt.datetime.fromisoformat(manifest["seeded_until"])),
         ("23:30 the day before", dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.UTC)))

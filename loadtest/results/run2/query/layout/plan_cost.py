@@ -13,15 +13,13 @@ import time
 sys.path.insert(0, os.getcwd())
 from engine.query.parse import parse_query  # noqa: E402
 from engine.query.run import _compile, resolve, settings  # noqa: E402
-from engine.sites import Site  # noqa: E402
 from loadtest.bench_query import dashboard, read_manifest  # noqa: E402
-from loadtest.seed import open_bench_store  # noqa: E402
+from loadtest.seed import manifest_site, open_bench_store  # noqa: E402
 
 D = "/work/bench/d100"
 manifest = read_manifest(D)
-largest = max(manifest["sites"], key=lambda s: s.get("events", 0))
 store = open_bench_store(D)
-site = Site(largest["site_id"], largest["domain"], largest["timezone"])
+site = manifest_site(manifest)
 now = dt.datetime.fromisoformat(manifest["seeded_until"])
 spec = next(s for s in dashboard() if s.name == "by_page_source_Google" and s.group == "filtered")
 query = parse_query(spec.body())

@@ -26,15 +26,13 @@ from engine.query import run as run_mod  # noqa: E402
 from engine.query.funnel import FILTERED_SETTINGS, compile_funnel, parse_funnel  # noqa: E402
 from engine.query.parse import parse_query  # noqa: E402
 from engine.query.periods import resolve_range  # noqa: E402
-from engine.sites import Site  # noqa: E402
-from loadtest.seed import open_bench_store, read_manifest  # noqa: E402
+from loadtest.seed import manifest_site, open_bench_store, read_manifest  # noqa: E402
 
 D = "/work/bench/d100"
 N = int(os.environ.get("N", 15))
 manifest = read_manifest(D)
-largest = max(manifest["sites"], key=lambda s: s.get("events", 0))
 store = open_bench_store(D)
-site = Site(largest["site_id"], largest["domain"], largest["timezone"])
+site = manifest_site(manifest)
 now = dt.datetime.fromisoformat(manifest["seeded_until"])
 base = run_mod.settings(store)
 SM = ["visitors", "sessions", "bounce_rate", "avg_duration", "views_per_visit"]
