@@ -14,6 +14,9 @@ ClickHouse puts a thread back to nice 0 when a statement that changed its priori
 calling thread, which takes part in the statement), so work on a background thread goes through
 `run_lowered`, which lowers the thread again before each task.
 
+ClickHouse's background merges run at `BACKGROUND_NICE` too (`EMBEDDED_ENGINE_OPTIONS`, the
+embedded engine's server setting `os_threads_nice_value_merge_mutate`).
+
 Measured on the shared 2-core box (load 5-7; loadtest/results/run2/issue10-rerun/
 loop_stall_probe.txt): a thread inserting 20k rows in a loop delayed a 5 ms tick of the main
 thread by p99 7-49 ms, max 39-645 ms at normal priority; lowered, p99 5-11 ms, max 28-123 ms.
@@ -25,7 +28,15 @@ import os
 import threading
 
 BACKGROUND_NICE = 10
-BACKGROUND_SETTINGS = {"os_threads_nice_value_query": BACKGROUND_NICE}
+BACKGROUND_SETTINGS = {"os_threads_nice_value_query": BACKGROUND_NICE,
+                       "os_threads_nice_value_materialized_view": BACKGROUND_NICE}
+# The embedded engine's own options (server settings, fixed when the engine starts): its
+# background merges are background work too. Measured at 1,000 events/s (issue 12, session 5):
+# during the merges that follow an insert, the merge threads at normal priority took about half a
+# core and kept the event loop waiting for a core 36% of the time (its p99 went from ~5 to 30-55
+# ms around those inserts). A ClickHouse server takes the same setting in its config
+# (docs/deploy.md); like every nice value ClickHouse sets, it needs CAP_SYS_NICE there.
+EMBEDDED_ENGINE_OPTIONS = {"os_threads_nice_value_merge_mutate": BACKGROUND_NICE}
 
 
 def lower_thread_priority() -> None:

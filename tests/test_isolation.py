@@ -96,3 +96,8 @@ def test_background_work_runs_below_the_acknowledgement_path(app, client, new_si
     assert store._insert_settings("spool:1:0:10")["os_threads_nice_value_query"] == BACKGROUND_NICE
     assert READ_SETTINGS["os_threads_nice_value_query"] == BACKGROUND_NICE
     assert str(store.command("SELECT 1", settings=BACKGROUND_SETTINGS)) == "1"
+    assert BACKGROUND_SETTINGS["os_threads_nice_value_materialized_view"] == BACKGROUND_NICE
+    if store.config.embedded:  # the engine's background merges: a server's own config sets it
+        [(merges,)] = store.rows("SELECT value FROM system.server_settings "
+                                 "WHERE name = 'os_threads_nice_value_merge_mutate'")
+        assert int(merges) == BACKGROUND_NICE

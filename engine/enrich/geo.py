@@ -34,6 +34,8 @@ from typing import Any
 
 import maxminddb
 
+from engine.gcfree import GcFree
+
 __all__ = ["Geo", "GeoLocator", "EMPTY_GEO", "GEO_CACHE_SIZE"]
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ GEO_CACHE_SIZE = 65536
 
 
 @dataclass(frozen=True, slots=True)
-class Geo:
+class Geo(GcFree):
     country: str
     region: str
     city: str

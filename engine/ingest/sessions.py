@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from engine.gcfree import GcFree, untrack
 from engine.ingest.identity import new_session_id, page_visit_id_is_ours, session_id_is_ours
 from engine.ingest.rows import SESSION_ATTRS
 from engine.store import Store, StoreError
@@ -36,8 +37,8 @@ MISSING_TTL_S = 60.0  # how long an id the store did not have is answered from m
 SESSIONS_PER_VISITOR = 4  # kept in memory per visitor (backfills interleave with live sessions)
 
 
-@dataclass
-class SessionState:
+@dataclass(slots=True)
+class SessionState(GcFree):
     site_id: int
     session_id: int
     start: dt.datetime
@@ -46,8 +47,8 @@ class SessionState:
     attrs: tuple[str, ...]
 
 
-@dataclass
-class PageVisitState:
+@dataclass(slots=True)
+class PageVisitState(GcFree):
     session: SessionState
     page_visit_id: int
     hostname: str
@@ -109,9 +110,9 @@ class Sessionizer:
         key = (session.site_id, session.user_id)
         sessions = self._by_visitor.get(key)
         if sessions is None:
-            sessions = [session]
+            sessions = untrack([session])  # a list of cycle-free states: engine.gcfree
         elif not any(s is session for s in sessions):
-            sessions = [s for s in sessions if s.session_id != session.session_id]
+            sessions = untrack([s for s in sessions if s.session_id != session.session_id])
             sessions.append(session)
             if len(sessions) > SESSIONS_PER_VISITOR:
                 sessions.sort(key=lambda s: s.last_seen)
