@@ -31,6 +31,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from engine.priority import ENGINE_SERVER_SETTINGS
+
 LOOPBACK = "127.0.0.1"
 # A node serves for at most this long, then exits by itself (a test run never leaves one behind).
 DEFAULT_LIFETIME_S = 24 * 3600
@@ -87,12 +89,14 @@ def write_node_config(folder: str, http_port: int, tcp_port: int, cluster: Clust
     cluster_xml = remote_servers_xml(cluster, database=cluster.database) if cluster else ""
     macros = (f"<macros><cluster>{cluster.name}</cluster><shard>{shard:02d}</shard>"
               f"<replica>r{replica}</replica></macros>") if cluster else ""
+    engine_settings = "".join(f"<{name}>{value}</{name}>" for name, value in ENGINE_SERVER_SETTINGS.items())
     config = f"""<clickhouse>
     <listen_host>{LOOPBACK}</listen_host>
     <http_port>{http_port}</http_port>
     <tcp_port>{tcp_port}</tcp_port>
     <users_config>users.xml</users_config>
     <logger><level>warning</level><console>1</console></logger>
+    {engine_settings}
     {cluster_xml}
     {macros}
 </clickhouse>

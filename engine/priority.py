@@ -14,8 +14,8 @@ ClickHouse puts a thread back to nice 0 when a statement that changed its priori
 calling thread, which takes part in the statement), so work on a background thread goes through
 `run_lowered`, which lowers the thread again before each task.
 
-ClickHouse's background merges run at `BACKGROUND_NICE` too (`EMBEDDED_ENGINE_OPTIONS`, the
-embedded engine's server setting `os_threads_nice_value_merge_mutate`).
+ClickHouse's background merges run at `BACKGROUND_NICE` too (`ENGINE_SERVER_SETTINGS`, the
+server setting `os_threads_nice_value_merge_mutate`, set on every engine Clickport starts).
 
 Measured on the shared 2-core box (load 5-7; loadtest/results/run2/issue10-rerun/
 loop_stall_probe.txt): a thread inserting 20k rows in a loop delayed a 5 ms tick of the main
@@ -30,13 +30,15 @@ import threading
 BACKGROUND_NICE = 10
 BACKGROUND_SETTINGS = {"os_threads_nice_value_query": BACKGROUND_NICE,
                        "os_threads_nice_value_materialized_view": BACKGROUND_NICE}
-# The embedded engine's own options (server settings, fixed when the engine starts): its
-# background merges are background work too. Measured at 1,000 events/s (issue 12, session 5):
+# Server settings (fixed when an engine starts) for every engine Clickport starts itself: the
+# embedded one (engine/store.py) and the local chDB servers (engine/chserver.py). Its background
+# merges are background work too. Measured at 1,000 events/s (issue 12, session 5):
 # during the merges that follow an insert, the merge threads at normal priority took about half a
-# core and kept the event loop waiting for a core 36% of the time (its p99 went from ~5 to 30-55
-# ms around those inserts). A ClickHouse server takes the same setting in its config
-# (docs/deploy.md); like every nice value ClickHouse sets, it needs CAP_SYS_NICE there.
-EMBEDDED_ENGINE_OPTIONS = {"os_threads_nice_value_merge_mutate": BACKGROUND_NICE}
+# core and kept the event loop waiting for a core 36% of the time (requests sent during them waited up to
+# 28-55 ms, against at most 5-10 ms just before). A ClickHouse server takes the same setting in its config
+# (deploy/cluster/clickhouse/cluster.xml); ClickHouse applies its nice values only with
+# CAP_SYS_NICE (root has it).
+ENGINE_SERVER_SETTINGS = {"os_threads_nice_value_merge_mutate": BACKGROUND_NICE}
 
 
 def lower_thread_priority() -> None:

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from engine.priority import BACKGROUND_SETTINGS, EMBEDDED_ENGINE_OPTIONS
+from engine.priority import BACKGROUND_SETTINGS, ENGINE_SERVER_SETTINGS
 
 DEFAULT_DATA_DIR = os.path.join(os.getcwd(), "data")
 
@@ -89,7 +89,7 @@ CLUSTER_SETTINGS = {"distributed_product_mode": "local"}
 def _open_client(dsn: str, settings: dict[str, Any] | None = None) -> Client:
     if dsn.startswith("chdb://"):
         os.makedirs(dsn[len("chdb://"):], exist_ok=True)
-        return clickhouse_connect.get_client(dsn=dsn, chdb_options=EMBEDDED_ENGINE_OPTIONS)
+        return clickhouse_connect.get_client(dsn=dsn, chdb_options=ENGINE_SERVER_SETTINGS)
     database = urlparse(dsn).path.strip("/")
     if database and database != "default":
         # Create the database on first use so a fresh server needs no manual step.

@@ -165,7 +165,7 @@ def _open(app: Starlette, config: Config) -> None:
         ingest_store, "events", EVENT_COLUMNS, os.path.join(config.data_dir, "spool"),
         max_batch=config.batch_size, max_age_s=config.flush_interval_s,
         busy_age_s=config.busy_flush_interval_s,
-        max_spool_bytes=config.max_spool_bytes,
+        max_spool_bytes=config.max_spool_bytes, fsync=config.spool_sync == "fsync",
     )
     secret = load_or_create_secret(config.secret_file or os.path.join(config.data_dir, "secret.key"))
     configure_ids(secret)  # session / page-visit ids carry a MAC under this server's secret

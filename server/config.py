@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from engine.ingest.spool import SYNC_MODES
 from engine.store import default_dsn
 from server.client_ip import TrustedProxies
 
@@ -38,6 +39,7 @@ class Config:
     pool_size: int = max(2, os.cpu_count() or 2)
     flush_interval_s: float = 0.2
     busy_flush_interval_s: float = 0.8
+    spool_sync: str = "write"  # engine/ingest/spool.py SYNC_MODES
     batch_size: int = 20_000
     max_spool_bytes: int = 2 * 1024**3
     fault_insert_file: str | None = None
@@ -88,6 +90,7 @@ class Config:
             query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
             flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
             busy_flush_interval_s=float(env.get("CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8)),
+            spool_sync=_one_of(env, "CLICKPORT_SPOOL_SYNC", SYNC_MODES, cls.spool_sync),
             batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
             max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
@@ -105,6 +108,13 @@ class Config:
 
 
 MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _one_of(env, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}: one of {', '.join(allowed)} (got {value!r})")
+    return value
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -54,6 +54,34 @@ def test_torn_unacknowledged_tail_is_cut(tmp_path):
     assert [json.loads(x)["i"] for x in batch.lines] == [0, 1]
 
 
+def test_the_sync_mode_decides_whether_a_group_waits_for_fsync(tmp_path, monkeypatch):
+    """CLICKPORT_SPOOL_SYNC: "fsync" syncs every appended group before it counts as durable;
+    "write" (the default) hands it to the kernel only, which a killed process cannot lose: a new
+    process (no close, no sync) reads every row back."""
+    import pytest
+
+    from server.config import Config
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    Spool(str(tmp_path / "f"), sync=True).append(lines(3))
+    assert len(synced) == 1
+    synced.clear()
+    written = Spool(str(tmp_path / "w"), sync=False)
+    written.append(lines(3))
+    written.append(lines(2, start=3))
+    assert synced == []
+    reopened = Spool(str(tmp_path / "w"))  # as after SIGKILL: the first one never closed
+    assert [json.loads(x)["i"] for x in reopened.next_batch(10).lines] == [0, 1, 2, 3, 4]
+    assert Config.from_env(data_dir=str(tmp_path), admin_token="t" * 16).spool_sync == "write"
+    monkeypatch.setenv("CLICKPORT_SPOOL_SYNC", "FSYNC")
+    assert Config.from_env(data_dir=str(tmp_path), admin_token="t" * 16).spool_sync == "fsync"
+    monkeypatch.setenv("CLICKPORT_SPOOL_SYNC", "sometimes")
+    with pytest.raises(ValueError, match="CLICKPORT_SPOOL_SYNC: one of write, fsync"):
+        Config.from_env(data_dir=str(tmp_path))
+
+
 def test_finished_segments_are_deleted(tmp_path):
     spool = Spool(str(tmp_path), segment_bytes=100)
     for start in range(0, 60, 6):

@@ -1,8 +1,10 @@
-"""Durable batched writer: every accepted row is fsynced to the spool before the 200, then
-inserted into ClickHouse in batches by size or age.
+"""Durable batched writer: every accepted row is in the spool before the 200 (written, and with
+`fsync=True` fsynced: engine/ingest/spool.py SYNC_MODES), then inserted into ClickHouse in
+batches by size or age.
 
-- `put` returns once the row is on disk (group commit: one fsync covers every row that arrived
-  while the previous fsync ran), so an acknowledged event survives SIGKILL.
+- `put` returns once the row is in the spool file (group commit: one write, and one fsync in the
+  fsync mode, covers every row that arrived while the previous one ran), so an acknowledged
+  event survives SIGKILL.
 - The inserter reads batches back from the spool (so memory stays bounded however long the store
   is down) and inserts each with a deduplication token tied to its spool position; a failed insert
   is retried with the same token until it lands, and a crash mid-insert replays exactly that batch.
@@ -57,6 +59,7 @@ class BatchWriter:
         busy_age_s: float = 0.8,
         max_spool_bytes: int = 2 * 1024**3,
         segment_bytes: int = 64 * 1024**2,
+        fsync: bool = True,
     ):
         self.store = store
         self.table = table
@@ -66,8 +69,8 @@ class BatchWriter:
         self.busy_age_s = max(busy_age_s, max_age_s)
         self._last_insert = 0.0
         self.max_spool_bytes = max_spool_bytes
-        self.spool = Spool(spool_dir, segment_bytes=segment_bytes)
-        # Rows waiting for their fsync (appended on the loop, taken by the commit thread).
+        self.spool = Spool(spool_dir, segment_bytes=segment_bytes, sync=fsync)
+        # Rows waiting for their spool append (queued on the loop, taken by the commit thread).
         self._waiting: collections.deque[tuple[bytes, asyncio.Future]] = collections.deque()
         self._wake_committer = threading.Event()
         self._committer: threading.Thread | None = None
