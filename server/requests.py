@@ -22,25 +22,39 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(400, "content-length: not a number")
         if int(declared) > limit:
             raise ApiError(413, f"body is larger than {limit} bytes")
-    chunks, size = [], 0
-    timeout = request.app.state.config.body_timeout_s
     receive = request.receive  # the ASGI messages themselves: no stream wrapper per chunk
+    if _already_received(receive):
+        return await _messages(receive, limit)
+    timeout = request.app.state.config.body_timeout_s
     try:
         async with asyncio.timeout(timeout):  # a slow sender cannot hold the request open
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise ClientDisconnect()
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, f"body is larger than {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
+            return await _messages(receive, limit)
     except TimeoutError:
         raise ApiError(408, f"body: not received within {timeout:g} s") from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _already_received(receive) -> bool:
+    """Whether uvicorn's request cycle behind `receive` holds the whole body already (the usual
+    tracker request arrives in one packet): `receive()` then returns at once, and arming the
+    body timer (≈ 6% of the event loop's time at 2,000 events/s) is pointless."""
+    cycle = getattr(receive, "__self__", None)
+    event = getattr(cycle, "message_event", None)
+    return getattr(cycle, "more_body", True) is False and event is not None and event.is_set()
+
+
+async def _messages(receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -55,6 +55,18 @@ def _record_nice(store, method: str, seen: list[int]):
     return original
 
 
+def _record_thread(obj, method: str, seen: list[int]):
+    """Wrap a method (the real call still runs) to record the thread it runs on."""
+    original = getattr(obj, method)
+
+    def recording(*args, **kwargs):
+        seen.append(threading.get_native_id())
+        return original(*args, **kwargs)
+
+    setattr(obj, method, recording)
+    return original
+
+
 def test_background_work_runs_below_the_acknowledgement_path(app, client, new_site):
     """Inserts and read queries run at a lower CPU priority than the event loop and the spool
     fsync: their Python threads, on every call (ClickHouse resets a thread's priority after a
@@ -84,11 +96,21 @@ def test_background_work_runs_below_the_acknowledgement_path(app, client, new_si
     finally:
         app.state.store.rows = original
     assert reads and min(reads) >= BACKGROUND_NICE, reads
-    # The fsync behind every 200 is not lowered.
-    import os
+    # The spool append behind every 200 is never on a lowered thread: in the default write mode
+    # it runs on the event loop's own thread (no commit thread), in the fsync mode on the commit
+    # thread (tests/test_spool.py).
+    assert not writer.fsync and writer.commit_thread_id is None
+    appended_on: list[int] = []
+    original = _record_thread(writer.spool, "append", appended_on)
+    try:
+        assert send(client, site).status_code == 200
+    finally:
+        writer.spool.append = original
 
-    fsync_nice = os.getpriority(os.PRIO_PROCESS, writer.commit_thread_id)
-    assert fsync_nice < BACKGROUND_NICE or os.getpriority(os.PRIO_PROCESS, 0) >= BACKGROUND_NICE
+    async def loop_thread() -> int:
+        return threading.get_native_id()
+
+    assert appended_on == [client.portal.call(loop_thread)]
     # The engine's threads for each insert and read statement are lowered too, and a statement
     # carrying the setting runs.
     store = app.state.ingest_store

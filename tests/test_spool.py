@@ -103,7 +103,7 @@ def test_writer_waits_longer_only_under_steady_traffic(client, app, tmp_path):
     from engine.ingest.writer import BatchWriter
 
     writer = BatchWriter(app.state.store, "events", EVENT_COLUMNS, str(tmp_path),
-                         max_age_s=0.2, busy_age_s=0.8)
+                         max_age_s=0.2, busy_age_s=0.8, fsync=False)
     assert writer._age_limit() == 0.2  # nothing inserted yet: low traffic
     writer._last_insert = time.monotonic()
     assert writer._age_limit() == 0.8  # an insert just ran: steady traffic
@@ -136,7 +136,8 @@ def test_the_commit_thread_does_not_wait_for_the_event_loop(client, app, tmp_pat
                    for name in os.listdir(spool_dir) if name.endswith(".log"))
 
     async def scenario() -> tuple[int, int]:
-        writer = BatchWriter(store, "writer_probe", EVENT_COLUMNS, spool_dir, max_age_s=60, busy_age_s=60)
+        writer = BatchWriter(store, "writer_probe", EVENT_COLUMNS, spool_dir, max_age_s=60, busy_age_s=60,
+                             fsync=True)  # the fsync mode's commit thread
         writer.start()
         put = asyncio.create_task(writer.put(EventRow(**values)))
         await asyncio.sleep(0)  # the row is queued; from here on the loop is blocked

@@ -63,7 +63,8 @@ class Spool:
             self._segments = [max(1, self.checkpoint_segment)]
         self._current = self._segments[-1]
         self._fd = os.open(self._path(self._current), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._durable = (self._current, os.fstat(self._fd).st_size)
+        self._size = os.fstat(self._fd).st_size  # of the current segment (appends only come from here)
+        self._durable = (self._current, self._size)
         self.recovered_rows = self.count_unread_rows()
 
     # --- files ----------------------------------------------------------------------------
@@ -115,22 +116,28 @@ class Spool:
     def append(self, lines: list[bytes]) -> None:
         """Write (and with `sync`, fsync) a group of rows (each ends with a newline). Returns once
         durable in the spool's sense (SYNC_MODES)."""
-        if os.fstat(self._fd).st_size >= self.segment_bytes:
+        if self._size >= self.segment_bytes:
             self._rotate()
-        data = memoryview(b"".join(lines))
+        data = memoryview(lines[0] if len(lines) == 1 else b"".join(lines))
         while data:  # a regular file takes it all at once but for a signal or a full disk
-            data = data[os.write(self._fd, data):]
+            written = os.write(self._fd, data)
+            self._size += written
+            data = data[written:]
         if self.sync:
             os.fsync(self._fd)
         with self._lock:
-            self._durable = (self._current, os.fstat(self._fd).st_size)
+            self._durable = (self._current, self._size)
 
     def _rotate(self) -> None:
-        os.fsync(self._fd)
+        if self.sync:
+            os.fsync(self._fd)
         os.close(self._fd)
         self._current += 1
         self._segments.append(self._current)
         self._fd = os.open(self._path(self._current), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = 0
+        if not self.sync:
+            return
         # Make the new file's directory entry durable too.
         dir_fd = os.open(self.directory, os.O_RDONLY)
         try:

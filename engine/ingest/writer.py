@@ -59,7 +59,8 @@ class BatchWriter:
         busy_age_s: float = 0.8,
         max_spool_bytes: int = 2 * 1024**3,
         segment_bytes: int = 64 * 1024**2,
-        fsync: bool = True,
+        *,
+        fsync: bool,
     ):
         self.store = store
         self.table = table
@@ -70,6 +71,7 @@ class BatchWriter:
         self._last_insert = 0.0
         self.max_spool_bytes = max_spool_bytes
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes, sync=fsync)
+        self.fsync = fsync
         # Rows waiting for their spool append (queued on the loop, taken by the commit thread).
         self._waiting: collections.deque[tuple[bytes, asyncio.Future]] = collections.deque()
         self._wake_committer = threading.Event()
@@ -106,22 +108,40 @@ class BatchWriter:
         return len(self._waiting) + (self._taken - self._handed_back) + self._unread
 
     def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}")]
+        if not self.fsync:  # the write mode appends on the loop itself (`_append_now`)
+            return
         loop = asyncio.get_running_loop()
         self._committer_done = loop.create_future()
         self._committer = threading.Thread(target=self._commit_thread_main, args=(loop,),
                                            name="clickport-spool", daemon=True)
         self._committer.start()
-        self._tasks = [asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}")]
 
     async def put(self, row: EventRow) -> None:
         if self._closing:
             raise Overloaded("the server is shutting down")
         if self._spool_bytes >= self.max_spool_bytes:
             raise Overloaded(f"the spool is full ({self._spool_bytes} bytes wait for the store)")
+        if not self.fsync:
+            self._append_now(encode_row(row))
+            return
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((encode_row(row), future))
-        self._wake_committer.set()
+        if not self._wake_committer.is_set():  # the thread clears it before it looks again
+            self._wake_committer.set()
         await future
+
+    def _append_now(self, line: bytes) -> None:
+        """The write mode's append: one write(2) into the kernel's page cache, on the loop (a few
+        µs; a hand-off to the commit thread and back cost more loop time than the write itself,
+        and the thread's turns with the GIL delayed the loop: issue 12, session 5)."""
+        started = time.perf_counter()
+        try:
+            self.spool.append([line])
+        except OSError as exc:  # a disk error: not acknowledged
+            log.error("spool append failed: %s", exc)
+            raise Overloaded(f"cannot write the spool: {exc}") from None
+        self._durable(1, len(line), time.perf_counter() - started)
 
     def _commit_thread_main(self, loop: asyncio.AbstractEventLoop) -> None:
         """The commit thread: group after group, append + fsync, never waiting for the loop."""
@@ -168,17 +188,22 @@ class BatchWriter:
     def _committed(self, group: list, seconds: float) -> None:
         """On the loop: a group is durable; its requests get their 200."""
         self._handed_back += len(group)
-        if self.on_commit is not None:  # append + fsync, in the commit thread
-            self.on_commit(seconds, len(group))
-        if not self._unread:
-            self._unread_since = time.monotonic()
-        self._unread += len(group)
-        self.accepted_rows += len(group)
-        self._spool_bytes += sum(len(line) for line, _ in group)
-        self._warn_if_growing()
+        self._durable(len(group), sum(len(line) for line, _ in group), seconds)
         for _, future in group:
             if not future.done():
                 future.set_result(None)
+
+    def _durable(self, rows: int, size: int, seconds: float) -> None:
+        """On the loop: `rows` more are in the spool (`seconds`: their append, + fsync in the
+        fsync mode), waiting for their insert."""
+        if self.on_commit is not None:
+            self.on_commit(seconds, rows)
+        if not self._unread:
+            self._unread_since = time.monotonic()
+        self._unread += rows
+        self.accepted_rows += rows
+        self._spool_bytes += size
+        self._warn_if_growing()
         self._wake_inserter.set()
 
     def _warn_if_growing(self) -> None:
