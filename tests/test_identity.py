@@ -64,3 +64,38 @@ def test_cached_rate_limit_keys_equal_the_hash():
     for ip in ["192.0.2.1", "192.0.2.2", "2001:db8:1:2::1", "2001:db8:1:2::abcd", "::ffff:192.0.2.1"] * 3:
         digest = hashlib.blake2b(rate_limit_prefix(ip).encode(), digest_size=8, key=SECRET).digest()
         assert hasher.ip_key(ip) == int.from_bytes(digest, "big")
+
+
+def test_ip_spellings_are_remembered_but_never_long_text():
+    """normalize_ip remembers short spellings (every request asks for its peer's and its
+    visitor's); header junk longer than any address is answered but never kept, so a flood of
+    long X-Forwarded-For entries cannot grow memory."""
+    from engine.ingest import identity
+
+    assert normalize_ip("[2001:DB8::1]:443") == "2001:db8::1"
+    hits = identity._normalize_ip.cache_info().hits
+    assert normalize_ip("[2001:DB8::1]:443") == "2001:db8::1"  # the same answer, from memory
+    assert identity._normalize_ip.cache_info().hits == hits + 1
+    kept = identity._normalize_ip.cache_info().currsize
+    for i in range(50):
+        assert normalize_ip(f"{i}." * 40) is None
+    assert normalize_ip(" " * 40 + "10.0.0.1" + " " * 40) == "10.0.0.1"  # long, still parsed
+    assert identity._normalize_ip.cache_info().currsize == kept
+
+
+def test_new_ids_are_random_and_verifiable():
+    """Ids come from buffered OS randomness (one read per 512 ids): all distinct, all carrying
+    a valid MAC, and the random part uses its whole range."""
+    from engine.ingest.identity import (
+        new_page_visit_id,
+        new_session_id,
+        page_visit_id_is_ours,
+        session_id_is_ours,
+    )
+
+    sessions = [new_session_id() for _ in range(3_000)]
+    visits = [new_page_visit_id() for _ in range(3_000)]
+    assert len(set(sessions)) == 3_000 and len(set(visits)) == 3_000
+    assert all(map(session_id_is_ours, sessions)) and all(map(page_visit_id_is_ours, visits))
+    assert max(sessions) > 2**52 and min(sessions) < 2**50  # spread over the 53-bit range
+    assert max(visits) > 2**62 and min(visits) < 2**60
