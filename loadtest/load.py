@@ -776,9 +776,11 @@ def run_load(opts: LoadOptions) -> dict:
             warm = drive(driver, base, pool, opts.warmup, opts, workdir)
             before = wait_drained(base, token)
             cpu0 = server.cpu_seconds() if server else 0.0
+            metrics0 = scrape_metrics(base)
             if server:
                 server.sample_rss()
             run = drive(driver, base, pool, opts.duration, opts, workdir)
+            run["server_side"] = server_side(metrics0, scrape_metrics(base))
             if server:
                 server.stop_sampling()
                 run["server_cpu_s"] = round(server.cpu_seconds() - cpu0, 2)
@@ -791,6 +793,12 @@ def run_load(opts: LoadOptions) -> dict:
             acc = run["accounting"]
             result["runs"]["ingest"] = run
             log(_line("ingest", run))
+            if run["server_side"]:
+                side = run["server_side"]
+                log(f"server side: handler p50 ≤ {side['handler_p50_ms_at_most']} ms, p99 ≤ "
+                    f"{side['handler_p99_ms_at_most']} ms, p99.9 ≤ {side['handler_p99.9_ms_at_most']} ms "
+                    f"({side['event_requests']:,} POST /api/event 200s); GC pauses on the event loop "
+                    f"{side['gc_pause_loop_s']} s, elsewhere {side['gc_pause_other_s']} s")
             log(f"accounting: acknowledged stored {acc['acknowledged_stored']:,}, server accepted "
                 f"{acc['server_accepted_delta']:,} (in flight at stop: {acc['unacknowledged_accepted']}), "
                 f"inserted {acc['server_inserted_delta']:,}, dropped acks {acc['acknowledged_dropped']:,} "
@@ -822,6 +830,52 @@ def run_load(opts: LoadOptions) -> dict:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+# The server's own view of a run, from /metrics before and after it (a server with
+# CLICKPORT_METRICS_TOKEN set answers 401: then there is none): how long the handler took for
+# POST /api/event from the moment uvicorn handed it over (the client's latency also holds the
+# socket, the kernel and the driver's own scheduling), and the garbage collector's pauses.
+_EVENT_BUCKETS = 'clickport_http_request_duration_seconds_bucket{route="/api/event",status="2xx",le="'
+
+
+def scrape_metrics(base: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError):
+        return {}
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text → {series with its labels: value}."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+def server_side(before: dict[str, float], after: dict[str, float]) -> dict:
+    """Handler-time percentiles (as histogram bucket bounds: "≤ x ms") and GC pauses in a run."""
+    if not before or not after:
+        return {}
+    buckets = sorted((float(name[len(_EVENT_BUCKETS):-2]), after[name] - before.get(name, 0.0))
+                     for name in after if name.startswith(_EVENT_BUCKETS) and not name.endswith('+Inf"}'))
+    total = after.get(_EVENT_BUCKETS + '+Inf"}', 0.0) - before.get(_EVENT_BUCKETS + '+Inf"}', 0.0)
+    out: dict = {"event_requests": int(total)}
+    for label, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+        bound = next((le for le, count in buckets if total and count >= share * total), None)
+        out[f"handler_{label}_ms_at_most"] = round(bound * 1000, 1) if bound is not None else None
+    for where in ("loop", "other"):
+        key = f"clickport_gc_pause_{where}_seconds_sum"
+        out[f"gc_pause_{where}_s"] = round(after.get(key, 0.0) - before.get(key, 0.0), 4)
+    return out
 
 
 def account(run: dict, before: dict, after: dict, connections: int) -> dict:

@@ -77,6 +77,10 @@ def test_every_acknowledged_event_is_stored(server):
         assert run["requests"] >= 20 and run["error_count"] == 0, (driver, run["codes"])
         assert acc["acknowledged_stored"] > 0 and acc["acknowledged_dropped"] >= 0
         assert run["latency_ms"]["p50"] > 0 and run["timeline"]
+        # The server's own view (/metrics before and after): every answered event was timed.
+        side = run["server_side"]
+        assert run["ok"] <= side["event_requests"] <= run["ok"] + 8, (driver, side, run["ok"])
+        assert 0 < side["handler_p50_ms_at_most"] <= side["handler_p99_ms_at_most"]
         total_accepted += acc["server_accepted_delta"]
     status_accepted = __import__("loadtest.load", fromlist=["writer_status"]).writer_status(
         proc.base, "test-load-token-0123")["accepted"]
