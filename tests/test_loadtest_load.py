@@ -64,6 +64,19 @@ def _drivers() -> list[str]:
     return ["asyncio", "wrk"] if shutil.which("wrk") else ["asyncio"]
 
 
+def test_a_target_rate_is_paced_open_loop(server):
+    """--rate: both drivers send on a wall-clock schedule (the asyncio driver one slot per
+    request, wrk's script one per request of each thread), so the rate asked is the rate sent."""
+    proc, data_dir = server
+    for driver in _drivers():
+        opts = LoadOptions(data_dir=data_dir, url=proc.base, admin_token="test-load-token-0123",
+                           duration=2.0, warmup=0.3, connections=8, driver=driver, rate=150,
+                           visits=300, log=lambda *_: None)
+        run = run_load(opts)["runs"]["ingest"]
+        assert 120 <= run["requests_per_s"] <= 165, (driver, run["requests_per_s"])
+        assert run["accounting"]["ok"], (driver, run["accounting"])
+
+
 def test_every_acknowledged_event_is_stored(server):
     proc, data_dir = server
     total_accepted = 0
@@ -88,3 +101,4 @@ def test_every_acknowledged_event_is_stored(server):
     # After shutdown the store holds exactly what the server accepted (warm-ups included).
     assert count_in_store(data_dir, None) == status_accepted >= total_accepted
     assert os.path.exists(os.path.join(data_dir, "clickhouse"))
+
