@@ -107,6 +107,8 @@ def test_writer_waits_longer_only_under_steady_traffic(client, app, tmp_path):
     assert writer._age_limit() == 0.2  # nothing inserted yet: low traffic
     writer._last_insert = time.monotonic()
     assert writer._age_limit() == 0.8  # an insert just ran: steady traffic
+    writer._last_insert = time.monotonic() - 0.9
+    assert writer._age_limit() == 0.8  # the last one is still within a busy interval
     writer._last_insert = time.monotonic() - 1.5
     assert writer._age_limit() == 0.2
 

@@ -247,11 +247,11 @@ class BatchWriter:
         return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
 
     def _age_limit(self) -> float:
-        """How long accepted rows may wait for their insert. At low traffic (no insert in the last
-        second) `max_age_s`, so an event is queryable well within a second; under steady traffic
-        `busy_age_s`, so inserts come less often and larger (each costs ~30 ms of engine CPU
-        across the events table and its views, whatever its size), still within a second."""
-        idle = time.monotonic() - self._last_insert >= 1.0
+        """How long accepted rows may wait for their insert. At low traffic (no insert within the
+        last `busy_age_s` + 0.2 s) `max_age_s`, so an event is queryable well within a second;
+        under steady traffic `busy_age_s`, so inserts come less often and larger (each costs
+        ~30 ms of engine CPU across the events table and its views, whatever its size)."""
+        idle = time.monotonic() - self._last_insert >= self.busy_age_s + 0.2
         return self.max_age_s if idle else self.busy_age_s
 
     async def _insert_until_done(self, batch: Batch) -> None:
