@@ -105,7 +105,9 @@ def test_background_work_runs_below_the_acknowledgement_path(app, client, new_si
     finally:
         writer.spool.append = original
     assert appended_on == [writer.commit_thread_id]
-    assert os.getpriority(os.PRIO_PROCESS, writer.commit_thread_id) < BACKGROUND_NICE
+    commit_nice = os.getpriority(os.PRIO_PROCESS, writer.commit_thread_id)
+    # (unless the whole test process runs lowered: `nice pytest`)
+    assert commit_nice < BACKGROUND_NICE or os.getpriority(os.PRIO_PROCESS, 0) >= BACKGROUND_NICE
     # The engine's threads for each insert and read statement are lowered too, and a statement
     # carrying the setting runs.
     store = app.state.ingest_store
