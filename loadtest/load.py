@@ -814,7 +814,10 @@ def run_load(opts: LoadOptions) -> dict:
                 side = run["server_side"]
                 log(f"server side: handler p50 ≤ {side['handler_p50_ms_at_most']} ms, p99 ≤ "
                     f"{side['handler_p99_ms_at_most']} ms, p99.9 ≤ {side['handler_p99.9_ms_at_most']} ms "
-                    f"({side['event_requests']:,} POST /api/event 200s); GC pauses on the event loop "
+                    f"({side['event_requests']:,} POST /api/event 200s); spool appends p50 ≤ "
+                    f"{side['spool_append_p50_ms_at_most']} ms, "
+                    f"p99 ≤ {side['spool_append_p99_ms_at_most']} ms; "
+                    f"GC pauses on the event loop "
                     f"{side['gc_pause_loop_s']} s, elsewhere {side['gc_pause_other_s']} s")
             log(f"accounting: acknowledged stored {acc['acknowledged_stored']:,}, server accepted "
                 f"{acc['server_accepted_delta']:,} (in flight at stop: {acc['unacknowledged_accepted']}), "
@@ -852,8 +855,10 @@ def run_load(opts: LoadOptions) -> dict:
 # The server's own view of a run, from /metrics before and after it (a server with
 # CLICKPORT_METRICS_TOKEN set answers 401: then there is none): how long the handler took for
 # POST /api/event from the moment uvicorn handed it over (the client's latency also holds the
-# socket, the kernel and the driver's own scheduling), and the garbage collector's pauses.
+# socket, the kernel and the driver's own scheduling), how long the spool's group appends took
+# (+ fsync in CLICKPORT_SPOOL_SYNC=fsync), and the garbage collector's pauses.
 _EVENT_BUCKETS = 'clickport_http_request_duration_seconds_bucket{route="/api/event",status="2xx",le="'
+_COMMIT_BUCKETS = 'clickport_spool_commit_seconds_bucket{le="'
 
 
 def scrape_metrics(base: str) -> dict[str, float]:
@@ -879,16 +884,19 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 def server_side(before: dict[str, float], after: dict[str, float]) -> dict:
-    """Handler-time percentiles (as histogram bucket bounds: "≤ x ms") and GC pauses in a run."""
+    """Handler-time and spool-append percentiles (as histogram bucket bounds: "≤ x ms") and GC
+    pauses in a run."""
     if not before or not after:
         return {}
-    buckets = sorted((float(name[len(_EVENT_BUCKETS):-2]), after[name] - before.get(name, 0.0))
-                     for name in after if name.startswith(_EVENT_BUCKETS) and not name.endswith('+Inf"}'))
-    total = after.get(_EVENT_BUCKETS + '+Inf"}', 0.0) - before.get(_EVENT_BUCKETS + '+Inf"}', 0.0)
-    out: dict = {"event_requests": int(total)}
-    for label, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
-        bound = next((le for le, count in buckets if total and count >= share * total), None)
-        out[f"handler_{label}_ms_at_most"] = round(bound * 1000, 1) if bound is not None else None
+    out: dict = {}
+    for what, prefix in (("handler", _EVENT_BUCKETS), ("spool_append", _COMMIT_BUCKETS)):
+        buckets = sorted((float(name[len(prefix):-2]), after[name] - before.get(name, 0.0))
+                         for name in after if name.startswith(prefix) and not name.endswith('+Inf"}'))
+        total = after.get(prefix + '+Inf"}', 0.0) - before.get(prefix + '+Inf"}', 0.0)
+        out["event_requests" if what == "handler" else "spool_appends"] = int(total)
+        for label, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+            bound = next((le for le, count in buckets if total and count >= share * total), None)
+            out[f"{what}_{label}_ms_at_most"] = round(bound * 1000, 1) if bound is not None else None
     for where in ("loop", "other"):
         key = f"clickport_gc_pause_{where}_seconds_sum"
         out[f"gc_pause_{where}_s"] = round(after.get(key, 0.0) - before.get(key, 0.0), 4)

@@ -94,6 +94,7 @@ def test_every_acknowledged_event_is_stored(server):
         side = run["server_side"]
         assert run["ok"] <= side["event_requests"] <= run["ok"] + 8, (driver, side, run["ok"])
         assert 0 < side["handler_p50_ms_at_most"] <= side["handler_p99_ms_at_most"]
+        assert side["spool_appends"] >= 1 and side["spool_append_p99_ms_at_most"] > 0
         total_accepted += acc["server_accepted_delta"]
     status_accepted = __import__("loadtest.load", fromlist=["writer_status"]).writer_status(
         proc.base, "test-load-token-0123")["accepted"]
