@@ -36,6 +36,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from loadtest import servermetrics
 from loadtest.load import Process, _http_json, free_port
 from loadtest.seed import MANIFEST
 
@@ -218,47 +219,33 @@ def thread_wait(pid: int) -> dict[str, float]:
                                          int(_read(f"{task}/schedstat").split()[1]) / 1e9))
 
 
-def server_latency(base: str, route: str) -> dict[str, float]:
-    """The server's own request-duration histogram for `route` (cumulative bucket counts by
-    status class, from /metrics): the part of a latency spent inside the server."""
-    try:
-        text = _http_json_text(base + "/metrics")
-    except OSError:
-        return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("clickport_http_request_duration_seconds_bucket") and f'route="{route}"' in line:
-            status = line.split('status="')[1].split('"')[0]
-            le = line.split('le="')[1].split('"')[0]
-            out[f"{status} le {le}"] = out.get(f"{status} le {le}", 0) + float(line.split()[-1])
-    return out
+REQUEST_DURATION = "clickport_http_request_duration_seconds"
 
 
-def latency_delta(before: dict[str, float], after: dict[str, float]) -> dict:
+def server_latency(base: str, route: str) -> dict[str, list[tuple[float, float]]]:
+    """The server's own request-duration histogram for `route` (cumulative buckets by status
+    class, from /metrics: `loadtest.servermetrics`): the part of a latency spent inside the server."""
+    values = servermetrics.scrape(base)
+    statuses = {found["status"] for series in values if series.startswith(REQUEST_DURATION + "_bucket{")
+                and (found := servermetrics.labels(series)).get("route") == route}
+    return {status: servermetrics.buckets(values, REQUEST_DURATION, route=route, status=status)
+            for status in statuses}
+
+
+def latency_delta(before: dict, after: dict) -> dict:
     """Per status class: count, and the p50 / p99 / max as the bucket bounds that hold them."""
     result: dict[str, dict] = {}
-    for status in sorted({key.split(" le ")[0] for key in after}):
-        buckets = []
-        for key, value in after.items():
-            if key.startswith(status + " le "):
-                bound = key.split(" le ")[1]
-                buckets.append((float("inf") if bound == "+Inf" else float(bound),
-                                value - before.get(key, 0)))
-        buckets.sort()
-        total = buckets[-1][1] if buckets else 0
-        if not total:
-            continue
-
-        result[status] = {"n": int(total), **{name: _bucket_of(buckets, q * total)
-                                              for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))}}
+    for status in sorted(after):
+        run = servermetrics.moved(before.get(status, []), after[status])
+        if run and run[-1][1]:
+            shares = (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+            result[status] = {"n": int(run[-1][1]),
+                              **{name: _bound_text(servermetrics.bound(run, q)) for name, q in shares}}
     return result
 
 
-def _bucket_of(buckets: list[tuple[float, float]], rank: float) -> str:
-    for upper, count in buckets:
-        if count >= rank:
-            return "+Inf" if upper == float("inf") else f"<= {upper * 1000:g} ms"
-    return "+Inf"
+def _bound_text(le: float | None) -> str:
+    return "+Inf" if le is None or le == servermetrics.INF else f"<= {le * 1000:g} ms"
 
 
 def thread_cpu_delta(before: dict[str, float], after: dict[str, float], top: int = 12) -> dict[str, float]:
@@ -634,19 +621,10 @@ DIAGNOSTICS = ("clickport_event_loop_lag", "clickport_gc_", "clickport_forged_id
                "clickport_queries_rejected", "clickport_spool_commit_seconds")
 
 
-def server_diagnostics(base: str) -> dict[str, str]:
+def server_diagnostics(base: str) -> dict[str, float]:
     """The server's event-loop lag and gc pauses (server/loopwatch.py) and a few counters."""
-    try:
-        text = _http_json_text(base + "/metrics")
-    except OSError:
-        return {}
-    return {line.split()[0]: line.split()[1] for line in text.splitlines()
-            if line.startswith(DIAGNOSTICS) and not line.startswith("#")}
-
-
-def _http_json_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return resp.read().decode()
+    return {series: value for series, value in servermetrics.scrape(base).items()
+            if series.startswith(DIAGNOSTICS)}
 
 
 DRILLS = {"a": "heavy queries vs ingestion", "b": "parallel site creation",

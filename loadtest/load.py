@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 import numpy as np
 import orjson
 
+from loadtest import servermetrics
 from loadtest.model import (
     CLICK,
     CURRENCIES,
@@ -793,11 +794,11 @@ def run_load(opts: LoadOptions) -> dict:
             warm = drive(driver, base, pool, opts.warmup, opts, workdir)
             before = wait_drained(base, token)
             cpu0 = server.cpu_seconds() if server else 0.0
-            metrics0 = scrape_metrics(base)
+            metrics0 = servermetrics.scrape(base)
             if server:
                 server.sample_rss()
             run = drive(driver, base, pool, opts.duration, opts, workdir)
-            run["server_side"] = server_side(metrics0, scrape_metrics(base))
+            run["server_side"] = server_side(metrics0, servermetrics.scrape(base))
             if server:
                 server.stop_sampling()
                 run["server_cpu_s"] = round(server.cpu_seconds() - cpu0, 2)
@@ -852,51 +853,26 @@ def run_load(opts: LoadOptions) -> dict:
     return result
 
 
-# The server's own view of a run, from /metrics before and after it (a server with
-# CLICKPORT_METRICS_TOKEN set answers 401: then there is none): how long the handler took for
-# POST /api/event from the moment uvicorn handed it over (the client's latency also holds the
-# socket, the kernel and the driver's own scheduling), how long the spool's group appends took
-# (+ fsync in CLICKPORT_SPOOL_SYNC=fsync), and the garbage collector's pauses.
-_EVENT_BUCKETS = 'clickport_http_request_duration_seconds_bucket{route="/api/event",status="2xx",le="'
-_COMMIT_BUCKETS = 'clickport_spool_commit_seconds_bucket{le="'
-
-
-def scrape_metrics(base: str) -> dict[str, float]:
-    try:
-        with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
-            text = resp.read().decode()
-    except (urllib.error.URLError, OSError):
-        return {}
-    return parse_metrics(text)
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """Prometheus text → {series with its labels: value}."""
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                values[name] = float(value)
-            except ValueError:
-                continue
-    return values
-
-
 def server_side(before: dict[str, float], after: dict[str, float]) -> dict:
-    """Handler-time and spool-append percentiles (as histogram bucket bounds: "≤ x ms") and GC
-    pauses in a run."""
+    """The server's own view of a run, from /metrics before and after it (`loadtest.servermetrics`;
+    none when CLICKPORT_METRICS_TOKEN is set): how long the handler took for POST /api/event from
+    uvicorn's hand-over to the answer (the client's latency also holds the loop's queue, the socket
+    and the client), how long the spool's group appends took (+ fsync in CLICKPORT_SPOOL_SYNC=fsync),
+    as bucket bounds ("p99 ≤ 25 ms"), and the garbage collector's pauses."""
     if not before or not after:
         return {}
     out: dict = {}
-    for what, prefix in (("handler", _EVENT_BUCKETS), ("spool_append", _COMMIT_BUCKETS)):
-        buckets = sorted((float(name[len(prefix):-2]), after[name] - before.get(name, 0.0))
-                         for name in after if name.startswith(prefix) and not name.endswith('+Inf"}'))
-        total = after.get(prefix + '+Inf"}', 0.0) - before.get(prefix + '+Inf"}', 0.0)
-        out["event_requests" if what == "handler" else "spool_appends"] = int(total)
+    for what, name, labels in (
+        ("handler", "clickport_http_request_duration_seconds", {"route": "/api/event", "status": "2xx"}),
+        ("spool_append", "clickport_spool_commit_seconds", {}),
+    ):
+        run = servermetrics.moved(servermetrics.buckets(before, name, **labels),
+                                  servermetrics.buckets(after, name, **labels))
+        out["event_requests" if what == "handler" else "spool_appends"] = int(run[-1][1]) if run else 0
         for label, share in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
-            bound = next((le for le, count in buckets if total and count >= share * total), None)
-            out[f"{what}_{label}_ms_at_most"] = round(bound * 1000, 1) if bound is not None else None
+            le = servermetrics.bound(run, share)
+            finite = le is not None and le != servermetrics.INF  # beyond the last bound (10 s): None
+            out[f"{what}_{label}_ms_at_most"] = round(le * 1000, 1) if finite else None
     for where in ("loop", "other"):
         key = f"clickport_gc_pause_{where}_seconds_sum"
         out[f"gc_pause_{where}_s"] = round(after.get(key, 0.0) - before.get(key, 0.0), 4)

@@ -64,6 +64,28 @@ def _drivers() -> list[str]:
     return ["asyncio", "wrk"] if shutil.which("wrk") else ["asyncio"]
 
 
+def test_server_metrics_histograms_move_with_the_requests(server):
+    """loadtest.servermetrics (used by `loadtest load` and the drills): what a histogram observed
+    between two scrapes, for one route and status class, and the bucket bound of a percentile."""
+    import httpx
+
+    from loadtest import servermetrics
+
+    proc, _ = server
+    name = "clickport_http_request_duration_seconds"
+    before = servermetrics.scrape(proc.base)
+    for _ in range(3):
+        assert httpx.get(proc.base + "/healthz").status_code == 200
+    after = servermetrics.scrape(proc.base)
+    run = servermetrics.moved(servermetrics.buckets(before, name, route="/healthz", status="2xx"),
+                              servermetrics.buckets(after, name, route="/healthz", status="2xx"))
+    assert run[-1] == (servermetrics.INF, 3.0)  # three answered, whatever else was scraped
+    assert [le for le, _ in run] == sorted(le for le, _ in run)
+    assert 0 < servermetrics.bound(run, 0.99) < servermetrics.INF
+    assert servermetrics.bound(servermetrics.moved(run, run), 0.5) is None  # nothing observed
+    assert servermetrics.scrape("http://127.0.0.1:9") == {}  # unreachable: no view, no error
+
+
 def test_a_target_rate_is_paced_open_loop(server):
     """--rate: both drivers send on a wall-clock schedule (the asyncio driver one slot per
     request, wrk's script one per request of each thread), so the rate asked is the rate sent."""
