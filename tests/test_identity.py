@@ -84,8 +84,8 @@ def test_ip_spellings_are_remembered_but_never_long_text():
 
 
 def test_new_ids_are_random_and_verifiable():
-    """Ids come from buffered OS randomness (one read per 512 ids): all distinct, all carrying
-    a valid MAC, and the random part uses its whole range."""
+    """New session and page-visit ids: all distinct, all carrying a valid MAC, and the random
+    part uses its whole range."""
     from engine.ingest.identity import (
         new_page_visit_id,
         new_session_id,

@@ -41,9 +41,9 @@ _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 def normalize_ip(text: str) -> str | None:
     """One spelling per address (SPEC §2), or None if `text` is not an IP address: IPv4 dotted
     quad; IPv6 in RFC 5952 form, an IPv4-mapped IPv6 address as IPv4; a port or brackets
-    ("1.2.3.4:80", "[::1]:443") dropped. Uses the C parsers, and remembers the last 65,536
-    spellings of at most 64 characters (every request normalizes its peer and its visitor: 3% of
-    the event loop's time; longer text is no address and is never kept)."""
+    ("1.2.3.4:80", "[::1]:443") dropped. Uses the C parsers (0.9 µs), and remembers the last
+    65,536 spellings of at most 64 characters (0.25 µs; a tracker request asks about six times,
+    for its peer and its visitor; longer text is no address and is never kept)."""
     return _normalize_ip(text) if len(text) <= 64 else _parse_ip(text)
 
 
@@ -174,25 +174,9 @@ def _mac(kind: bytes, random_part: int, bits: int) -> int:
     return int.from_bytes(digest, "big") & ((1 << bits) - 1)
 
 
-_entropy = threading.local()
-os.register_at_fork(after_in_child=lambda: _entropy.__dict__.clear())  # never shared with a child
-
-
-def _random_bits(bits: int) -> int:
-    """`bits` (≤ 64) random bits from the OS's CSPRNG (`os.urandom`, as `secrets` uses), read
-    4 KiB at a time per thread: one system call per 512 ids instead of one per id (three ids per
-    new visitor; 3% of the event loop's time at 2,000 events/s)."""
-    pool = _entropy.__dict__
-    at = pool.get("at", 4096)
-    if at + 8 > 4096:
-        pool["bytes"], at = os.urandom(4096), 0
-    pool["at"] = at + 8
-    return int.from_bytes(pool["bytes"][at:at + 8], "big") >> (64 - bits)
-
-
 def new_session_id() -> int:
     while True:
-        random_part = _random_bits(53 - SESSION_MAC_BITS)
+        random_part = secrets.randbits(53 - SESSION_MAC_BITS)
         if random_part:
             return (random_part << SESSION_MAC_BITS) | _mac(b"s", random_part, SESSION_MAC_BITS)
 
@@ -211,7 +195,7 @@ def public_session_id(value: int) -> int:
 
 
 def new_page_visit_id() -> int:
-    random_part = _random_bits(63 - PAGE_VISIT_MAC_BITS) | 1
+    random_part = secrets.randbits(63 - PAGE_VISIT_MAC_BITS) | 1
     return (random_part << PAGE_VISIT_MAC_BITS) | _mac(b"p", random_part, PAGE_VISIT_MAC_BITS)
 
 

@@ -71,7 +71,6 @@ class BatchWriter:
         self._last_insert = 0.0
         self.max_spool_bytes = max_spool_bytes
         self.spool = Spool(spool_dir, segment_bytes=segment_bytes, sync=fsync)
-        self.fsync = fsync
         # Rows waiting for their spool append (queued on the loop, taken by the commit thread).
         self._waiting: collections.deque[tuple[bytes, asyncio.Future]] = collections.deque()
         self._wake_committer = threading.Event()
@@ -108,12 +107,12 @@ class BatchWriter:
         return len(self._waiting) + (self._taken - self._handed_back) + self._unread
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}")]
         loop = asyncio.get_running_loop()
         self._committer_done = loop.create_future()
         self._committer = threading.Thread(target=self._commit_thread_main, args=(loop,),
                                            name="clickport-spool", daemon=True)
         self._committer.start()
+        self._tasks = [asyncio.create_task(self._insert_loop(), name=f"insert:{self.table}")]
 
     async def put(self, row: EventRow) -> None:
         if self._closing:
@@ -174,22 +173,17 @@ class BatchWriter:
     def _committed(self, group: list, seconds: float) -> None:
         """On the loop: a group is durable; its requests get their 200."""
         self._handed_back += len(group)
-        self._durable(len(group), sum(len(line) for line, _ in group), seconds)
+        if self.on_commit is not None:  # append (+ fsync), in the commit thread
+            self.on_commit(seconds, len(group))
+        if not self._unread:
+            self._unread_since = time.monotonic()
+        self._unread += len(group)
+        self.accepted_rows += len(group)
+        self._spool_bytes += sum(len(line) for line, _ in group)
+        self._warn_if_growing()
         for _, future in group:
             if not future.done():
                 future.set_result(None)
-
-    def _durable(self, rows: int, size: int, seconds: float) -> None:
-        """On the loop: `rows` more are in the spool (`seconds`: their append, + fsync in the
-        fsync mode), waiting for their insert."""
-        if self.on_commit is not None:
-            self.on_commit(seconds, rows)
-        if not self._unread:
-            self._unread_since = time.monotonic()
-        self._unread += rows
-        self.accepted_rows += rows
-        self._spool_bytes += size
-        self._warn_if_growing()
         self._wake_inserter.set()
 
     def _warn_if_growing(self) -> None:
