@@ -24,7 +24,7 @@ import httpx
 
 from loadtest.load import _http_json, count_in_store, start_clickport
 from server.config import default_geoip_path
-from server.importcli import run_import
+from server.importcli import IN_FLIGHT, run_import
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -52,7 +52,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def run_import_bench(file: str, data_dir: str, domain: str, timezone: str,
                      lines_per_request: int, fresh: bool = True, progress: bool = True,
-                     in_flight: int = 1) -> dict:
+                     in_flight: int = IN_FLIGHT) -> dict:
     if fresh and os.path.exists(data_dir):
         shutil.rmtree(data_dir)
     token = "cka_" + secrets.token_urlsafe(24)

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from server import importcli
+
 DEFAULT_BENCH_DIR = os.path.join("data", "bench")
 DEFAULT_RESULTS = os.path.join("loadtest", "results", "tmp")
 
@@ -86,8 +88,9 @@ def add_subcommands(sub) -> None:
     p.add_argument("--file", required=True, help="a file from `loadtest history`")
     p.add_argument("--domain", default="history.example")
     p.add_argument("--timezone", default=None, help="the site's (default: the model site's)")
-    p.add_argument("--lines-per-request", type=count, default=50_000)
-    p.add_argument("--in-flight", type=int, default=1, help="requests sent at once (clickport import's)")
+    p.add_argument("--lines-per-request", type=count, default=importcli.LINES_PER_REQUEST)
+    p.add_argument("--in-flight", type=int, default=importcli.IN_FLIGHT,
+                   help="requests sent at once (clickport import's)")
     _results(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_import)

@@ -65,3 +65,21 @@ def test_clickport_import_with_parts_in_flight_stores_what_one_at_a_time_stores(
     got = {n: query_store(str(tmp_path), f"SELECT {counts} FROM events WHERE site_id = {site_id}")
            for n, (site_id, _) in results.items()}
     assert got[1] == got[2] and got[1][0][0] == results[1][1]["stored"]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--in-flight", "0", "argument --in-flight: must be at least 1"),
+    ("--lines-per-request", "-5", "argument --lines-per-request: must be at least 1"),
+    ("--lines-per-request", "ten", "argument --lines-per-request: 'ten' is not a whole number"),
+])
+def test_bad_client_options_are_refused_by_name(option, value, message, capsys):
+    """Was: --in-flight 0 quietly meant 1, --lines-per-request 0 sent the whole file at once."""
+    from server.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["import", "history.ndjson", "--site", "example.com", option, value])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+    from server.importcli import run_import
+
+    with pytest.raises(ValueError, match="at least 1"):
+        run_import("http://127.0.0.1:9", "ck_x", "history.ndjson", in_flight=0)
