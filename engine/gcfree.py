@@ -4,9 +4,9 @@ The ingest path caches a few objects per visitor for as long as it may need them
 page visits for 30 minutes and more, GeoIP answers per address): hundreds of thousands of objects
 on a busy server. CPython's collector walks every tracked object of a generation when it collects
 it, so each young collection walked up to 20,000 of them (10-20 ms on the event loop: every
-request in flight waited) and a full collection walked all of them (146 ms with 86k of them in
-the measurement of issue 12; seconds with a full cache). Reference counting alone frees them
-when the caches drop them.
+request in flight waited) and a full collection walked all of them (132-146 ms with 86k of them,
+loadtest/results/run2/ingest/session5/diagnosis/gc_survivors.txt; more as the caches fill).
+Reference counting alone frees them when the caches drop them.
 
 `untrack(obj)` removes one object from the collector's lists (CPython's `PyObject_GC_UnTrack`).
 It is only for objects that cannot be part of a reference cycle: instances whose fields hold

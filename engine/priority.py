@@ -33,11 +33,11 @@ BACKGROUND_SETTINGS = {"os_threads_nice_value_query": BACKGROUND_NICE,
 # Server settings (fixed when an engine starts) for every engine Clickport starts itself: the
 # embedded one (engine/store.py) and the local chDB servers (engine/chserver.py). Its background
 # merges are background work too. Measured at 1,000 events/s (issue 12, session 5):
-# during the merges that follow an insert, the merge threads at normal priority took about half a
-# core and kept the event loop waiting for a core 36% of the time (requests sent during them waited up to
-# 28-55 ms, against at most 5-10 ms just before). A ClickHouse server takes the same setting in its config
-# (deploy/cluster/clickhouse/cluster.xml); ClickHouse applies its nice values only with
-# CAP_SYS_NICE (root has it).
+# during the merges that follow an insert, the merge threads at normal priority took 0.3-0.45 of a
+# core and the event loop waited for a core 12-36% of the time (1-5% just before); requests sent
+# then waited up to 27-55 ms (loadtest/results/run2/ingest/session5/diagnosis/). A ClickHouse
+# server takes the same setting in its config (deploy/cluster/clickhouse/cluster.xml); ClickHouse
+# applies its nice values only with CAP_SYS_NICE (root has it).
 ENGINE_SERVER_SETTINGS = {"os_threads_nice_value_merge_mutate": BACKGROUND_NICE}
 
 
