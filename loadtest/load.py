@@ -723,7 +723,7 @@ class LoadOptions:
 def pick_driver(name: str, rate: float = 0.0) -> str:
     """auto: wrk when installed (max throughput, or a target rate paced open-loop by the script's
     wall-clock schedule), else the asyncio driver (open-loop too, but in Python: at 2,000/s it
-    takes about half a core of a small box from the server it measures)."""
+    used 0.23 of a core on the 2-core box, wrk 0.15, from the CPU the server it measures shares)."""
     if name == "auto":
         return "wrk" if shutil.which("wrk") else "asyncio"
     if name == "wrk" and not shutil.which("wrk"):
