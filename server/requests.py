@@ -36,7 +36,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _already_received(receive) -> bool:
     """Whether uvicorn's request cycle behind `receive` holds the whole body already (the usual
     tracker request arrives in one packet): `receive()` then returns at once, and arming the
-    body timer (`asyncio.timeout`: 7.5–9 µs a request under uvloop, measured) is pointless."""
+    body timer (`asyncio.timeout`: 7.5–10 µs a request under uvloop; loadtest/results/run2/ingest/
+    session5/diagnosis/microbench.py) is pointless."""
     cycle = getattr(receive, "__self__", None)
     event = getattr(cycle, "message_event", None)
     return getattr(cycle, "more_body", True) is False and event is not None and event.is_set()
