@@ -174,7 +174,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.observability import configure_logging
 
     configure_logging(args.log_level, os.environ.get("CLICKPORT_LOG_FORMAT", "text"))
-    config = Config.from_env(data_dir=args.data_dir)
+    try:
+        config = Config.from_env(data_dir=args.data_dir)
+    except ValueError as exc:  # a setting's own message names its variable
+        print(f"clickport serve: {exc}", file=sys.stderr)
+        return 2
     if not config.geoip_path:
         logging.getLogger("clickport").warning(
             "no GeoIP database in %s/geo: run `clickport setup`; countries will be (not set)",

@@ -70,37 +70,38 @@ class Config:
             geoip_path=env.get("CLICKPORT_GEOIP_PATH") or default_geoip_path(data_dir),
             trusted_proxies=TrustedProxies.parse(
                 env.get("CLICKPORT_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")),
-            max_body_bytes=int(env.get("CLICKPORT_MAX_BODY_BYTES", 64 * 1024)),
-            max_header_bytes=int(env.get("CLICKPORT_MAX_HEADER_BYTES", cls.max_header_bytes)),
-            header_timeout_s=float(env.get("CLICKPORT_HEADER_TIMEOUT_S", cls.header_timeout_s)),
-            body_timeout_s=float(env.get("CLICKPORT_BODY_TIMEOUT_S", cls.body_timeout_s)),
-            keepalive_s=float(env.get("CLICKPORT_KEEPALIVE_S", cls.keepalive_s)),
-            max_connections=int(env.get("CLICKPORT_MAX_CONNECTIONS", cls.max_connections)),
+            max_body_bytes=_number(env, "CLICKPORT_MAX_BODY_BYTES", 64 * 1024, int),
+            max_header_bytes=_number(env, "CLICKPORT_MAX_HEADER_BYTES", cls.max_header_bytes, int),
+            header_timeout_s=_number(env, "CLICKPORT_HEADER_TIMEOUT_S", cls.header_timeout_s, float),
+            body_timeout_s=_number(env, "CLICKPORT_BODY_TIMEOUT_S", cls.body_timeout_s, float),
+            keepalive_s=_number(env, "CLICKPORT_KEEPALIVE_S", cls.keepalive_s, float),
+            max_connections=_number(env, "CLICKPORT_MAX_CONNECTIONS", cls.max_connections, int),
             max_requests_per_connection=_positive_int(
                 env, "CLICKPORT_MAX_REQUESTS_PER_CONNECTION", cls.max_requests_per_connection),
             metrics_token=env.get("CLICKPORT_METRICS_TOKEN", ""),
-            auth_free_failures=int(env.get("CLICKPORT_AUTH_FREE_FAILURES", cls.auth_free_failures)),
-            auth_backoff_max_s=float(env.get("CLICKPORT_AUTH_BACKOFF_MAX_S", cls.auth_backoff_max_s)),
-            query_timeout_s=float(env.get("CLICKPORT_QUERY_TIMEOUT_S", 20)),
-            query_concurrency=int(env.get("CLICKPORT_QUERY_CONCURRENCY", cls.query_concurrency)),
-            query_per_site=int(env.get("CLICKPORT_QUERY_PER_SITE", cls.query_per_site)),
-            query_queue=int(env.get("CLICKPORT_QUERY_QUEUE", cls.query_queue)),
-            query_per_site_queue=int(env.get("CLICKPORT_QUERY_PER_SITE_QUEUE", cls.query_per_site_queue)),
+            auth_free_failures=_number(env, "CLICKPORT_AUTH_FREE_FAILURES", cls.auth_free_failures, int),
+            auth_backoff_max_s=_number(env, "CLICKPORT_AUTH_BACKOFF_MAX_S", cls.auth_backoff_max_s, float),
+            query_timeout_s=_number(env, "CLICKPORT_QUERY_TIMEOUT_S", 20, float),
+            query_concurrency=_number(env, "CLICKPORT_QUERY_CONCURRENCY", cls.query_concurrency, int),
+            query_per_site=_number(env, "CLICKPORT_QUERY_PER_SITE", cls.query_per_site, int),
+            query_queue=_number(env, "CLICKPORT_QUERY_QUEUE", cls.query_queue, int),
+            query_per_site_queue=_number(env, "CLICKPORT_QUERY_PER_SITE_QUEUE", cls.query_per_site_queue,
+                                         int),
             query_threads=_positive_int(env, "CLICKPORT_QUERY_THREADS", cls.query_threads),
-            query_max_memory=int(env.get("CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3)),
-            flush_interval_s=float(env.get("CLICKPORT_FLUSH_INTERVAL_S", 0.2)),
-            busy_flush_interval_s=float(env.get("CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8)),
+            query_max_memory=_number(env, "CLICKPORT_QUERY_MAX_MEMORY", 4 * 1024**3, int),
+            flush_interval_s=_number(env, "CLICKPORT_FLUSH_INTERVAL_S", 0.2, float),
+            busy_flush_interval_s=_number(env, "CLICKPORT_BUSY_FLUSH_INTERVAL_S", 0.8, float),
             spool_sync=_one_of(env, "CLICKPORT_SPOOL_SYNC", SYNC_MODES, cls.spool_sync),
-            batch_size=int(env.get("CLICKPORT_BATCH_SIZE", 20_000)),
-            max_spool_bytes=int(env.get("CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3)),
+            batch_size=_number(env, "CLICKPORT_BATCH_SIZE", 20_000, int),
+            max_spool_bytes=_number(env, "CLICKPORT_MAX_SPOOL_BYTES", 2 * 1024**3, int),
             fault_insert_file=env.get("CLICKPORT_FAULT_INSERT_FILE") or None,
-            import_max_bytes=int(env.get("CLICKPORT_IMPORT_MAX_BYTES", 64 * 1024**2)),
-            import_max_lines=int(env.get("CLICKPORT_IMPORT_MAX_LINES", 100_000)),
-            import_workers=int(env.get("CLICKPORT_IMPORT_WORKERS", cls.import_workers)),
+            import_max_bytes=_number(env, "CLICKPORT_IMPORT_MAX_BYTES", 64 * 1024**2, int),
+            import_max_lines=_number(env, "CLICKPORT_IMPORT_MAX_LINES", 100_000, int),
+            import_workers=_number(env, "CLICKPORT_IMPORT_WORKERS", cls.import_workers, int),
             cluster=env.get("CLICKPORT_CLUSTER") or None,
             replicated=env.get("CLICKPORT_REPLICATED", "").strip().lower() in ("1", "true", "yes"),
             on_cluster=env.get("CLICKPORT_ON_CLUSTER", "").strip().lower() in ("1", "true", "yes"),
-            registry_refresh_s=float(env.get("CLICKPORT_REGISTRY_REFRESH_S", 10)),
+            registry_refresh_s=_number(env, "CLICKPORT_REGISTRY_REFRESH_S", 10, float),
             secret_file=env.get("CLICKPORT_SECRET_FILE") or None,
         )
         values.update(overrides)
@@ -108,6 +109,14 @@ class Config:
 
 
 MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _number(env, name: str, default, kind: type):
+    try:
+        return kind(env.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name}: not a {'whole ' if kind is int else ''}number "
+                         f"(got {env.get(name)!r})") from None
 
 
 def _one_of(env, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -118,7 +127,7 @@ def _one_of(env, name: str, allowed: tuple[str, ...], default: str) -> str:
 
 
 def _positive_int(env, name: str, default: int) -> int:
-    value = int(env.get(name, default))
+    value = _number(env, name, default, int)
     if value < 1:
         raise ValueError(f"{name}: must be at least 1")
     return value
